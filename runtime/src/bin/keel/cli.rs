@@ -1,0 +1,144 @@
+//! keel's command line: runc's commands and flag names, parsed with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keel",
+    about = "keel: an OCI container runtime, a drop-in for runc",
+    disable_version_flag = true,
+    infer_subcommands = false
+)]
+pub struct Cli {
+    /// Root directory for storage of container state (this should be located in tmpfs).
+    #[arg(long, global = true, default_value = "/run/keel")]
+    pub root: PathBuf,
+    /// Set the log file to write keel's logs to (default is stderr).
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Set the log format ('text' (default), or 'json').
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Enable debug logging.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Enable systemd cgroup support, expects cgroupsPath to be of form "slice:prefix:name".
+    #[arg(long = "systemd-cgroup")]
+    pub systemd_cgroup: bool,
+    /// Ignore cgroup permission errors ('true', 'false', or 'auto').
+    #[arg(long, value_enum, default_value = "auto")]
+    pub rootless: Rootless,
+    /// Print the version.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Rootless {
+    Auto,
+    True,
+    False,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Path to the root of the bundle directory, defaults to the current directory.
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Path to an AF_UNIX socket which will receive a file descriptor referencing the init process.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Specify the file to write the process id to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not use pivot root to jail process inside rootfs.
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total).
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// The container id.
+    pub id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container.
+    Create(CreateArgs),
+    /// Create and run a container.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Detach from the container's process.
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Do not delete the container after it exits.
+        #[arg(long)]
+        keep: bool,
+        /// Disable the use of the subreaper used to reap reparented processes.
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
+    },
+    /// Execute the process defined in config.json of a created container.
+    Start { id: String },
+    /// Output the state of a container.
+    State { id: String },
+    /// Send the specified signal (default: SIGTERM) to the container's init process.
+    Kill {
+        /// Send the specified signal to all processes inside the container.
+        #[arg(short = 'a', long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete any resources held by the container, often used with detached containers.
+    Delete {
+        /// Forcibly delete the container if it is still running (uses SIGKILL).
+        #[arg(short = 'f', long)]
+        force: bool,
+        id: String,
+    },
+    /// Lists containers started by keel with the given root.
+    List {
+        /// Select one of: table or json.
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: ListFormat,
+        /// Display only container IDs.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Show the enabled features.
+    Features,
+    /// Create a new specification file.
+    Spec {
+        /// Path to the root of the bundle directory.
+        #[arg(short = 'b', long)]
+        bundle: Option<PathBuf>,
+        /// Generate a configuration for a rootless container.
+        #[arg(long)]
+        rootless: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}

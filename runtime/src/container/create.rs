@@ -1,0 +1,282 @@
+//! `keel create`: set everything up and leave the process blocked before
+//! `execve` until `keel start`.
+//!
+//! The parent (this process) forks the intermediate, answers its requests
+//! over the channel (id maps, prestart/createRuntime hooks), and records the
+//! state. If anything fails, [`Cleanup`] kills what was started and removes
+//! the state directory, so a failed create leaves nothing behind.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, Spec};
+
+use super::{hook_state, Error, Globals};
+use crate::channel::{self, ChildMsg, ParentMsg};
+use crate::config;
+use crate::hooks::run_hooks;
+use crate::process::{self, InitArgs};
+use crate::state::{proc_stat, ContainerDir, Status, StoredState};
+use crate::sys::{self, ForkResult};
+
+/// Where the container's pty master goes.
+#[derive(Debug)]
+pub enum ConsoleTarget {
+    /// `--console-socket PATH`.
+    Path(PathBuf),
+    /// An already-connected socket (`keel run` in the foreground with a terminal).
+    Fd(OwnedFd),
+}
+
+/// The flags of `keel create`.
+#[derive(Debug)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console: Option<ConsoleTarget>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// Undoes a half-done create when dropped unarmed.
+struct Cleanup {
+    dir: Option<ContainerDir>,
+    pids: Vec<i32>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for pid in self.pids.iter().rev() {
+            let _ = sys::kill_raw(*pid, libc::SIGKILL);
+        }
+        for pid in &self.pids {
+            let _ = waitpid(Pid::from_raw(*pid), None);
+        }
+        if let Some(dir) = self.dir.take() {
+            if let Err(e) = dir.remove() {
+                tracing::warn!("cleanup after a failed create: {e}");
+            }
+        }
+    }
+}
+
+/// Creates the container; returns the host pid of its init process.
+pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
+    let bundle = config::load_bundle(&o.bundle)?;
+    let spec = &bundle.spec;
+    let proc_ = spec.process().as_ref().expect("validated");
+    let terminal = proc_.terminal().unwrap_or(false);
+    if terminal && o.console.is_none() {
+        return Err(Error::Unsupported(
+            "process.terminal is true but no --console-socket was given; pass one or set terminal to false".into(),
+        ));
+    }
+    let plan = crate::namespaces::plan(
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_deref())
+            .unwrap_or(&[]),
+    )?;
+    let console: Option<OwnedFd> = match o.console {
+        None => None,
+        Some(ConsoleTarget::Fd(fd)) => Some(fd),
+        Some(ConsoleTarget::Path(p)) => Some(crate::console::connect(&p)?.into()),
+    };
+    let console = if terminal { console } else { None };
+
+    let dir = g.state_root().create(&o.id)?;
+    let fifo_path = dir.fifo_path();
+    let mut cleanup = Cleanup {
+        dir: Some(dir),
+        pids: Vec::new(),
+    };
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).map_err(|e| Error::Io {
+        what: format!("mkfifo {}", fifo_path.display()),
+        source: e.into(),
+    })?;
+    let mut state = StoredState {
+        id: o.id.clone(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::now_rfc3339(),
+        owner: String::new(),
+        phase: Status::Creating,
+        config: spec.clone(),
+    };
+    cleanup.dir.as_ref().expect("set above").save(&state)?;
+    let fifo = process::open_fifo_path(&fifo_path).map_err(|e| Error::Io {
+        what: format!("open {}", fifo_path.display()),
+        source: e.into(),
+    })?;
+    let (parent, child) = channel::pair()?;
+    // Orphans of the container's setup are reparented to us, so a failed
+    // create can reap them.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+
+    let inter = match sys::fork().map_err(|e| Error::Io {
+        what: "fork".into(),
+        source: e.into(),
+    })? {
+        ForkResult::Child => {
+            drop(parent);
+            process::intermediate(InitArgs {
+                id: &o.id,
+                spec,
+                bundle: &bundle.dir,
+                rootfs: &bundle.rootfs,
+                plan: &plan,
+                no_pivot: o.no_pivot,
+                no_new_keyring: o.no_new_keyring,
+                preserve_fds: o.preserve_fds,
+                console,
+                fifo,
+                chan: child,
+            })
+        }
+        ForkResult::Parent { child: pid } => pid,
+    };
+    drop(child);
+    drop(fifo);
+    drop(console);
+    cleanup.pids.push(inter.as_raw());
+
+    let mut hooks_pending = false;
+    loop {
+        let msg =
+            match parent.recv::<ChildMsg>() {
+                Ok(m) => m,
+                Err(crate::channel::ChannelError::Closed) => return Err(Error::Init(
+                    "container init exited before it was ready; run with --debug and see the log"
+                        .into(),
+                )),
+                Err(e) => return Err(e.into()),
+            };
+        match msg {
+            ChildMsg::WriteIdMaps { pid } => {
+                write_id_maps(spec, pid)?;
+                parent.send(&ParentMsg::IdMapsWritten)?;
+            }
+            ChildMsg::InitPid { pid } => {
+                cleanup.pids.push(pid);
+                state.pid = pid;
+                state.pid_start = proc_stat(pid).map(|s| s.start_time).unwrap_or(0);
+            }
+            ChildMsg::RunCreateRuntimeHooks => hooks_pending = true,
+            ChildMsg::Ready => break,
+            ChildMsg::Error { msg } => return Err(Error::Init(msg)),
+        }
+        if hooks_pending && state.pid != 0 {
+            hooks_pending = false;
+            let reply = run_create_hooks(spec, &state);
+            match reply {
+                Ok(()) => parent.send(&ParentMsg::HooksDone {
+                    state: hook_state(&state, Status::Created),
+                })?,
+                Err(e) => {
+                    let _ = parent.send(&ParentMsg::Abort { msg: e.to_string() });
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    let _ = waitpid(inter, None);
+    cleanup.pids.retain(|p| *p != inter.as_raw());
+
+    state.phase = Status::Created;
+    let dir = cleanup.dir.as_ref().expect("set above");
+    dir.save(&state)?;
+    if let Some(pf) = &o.pid_file {
+        write_pid_file(pf, state.pid)?;
+    }
+    // Success: disarm the cleanup without touching what it holds.
+    cleanup.pids.clear();
+    drop(cleanup.dir.take());
+    Ok(state.pid)
+}
+
+fn run_create_hooks(spec: &Spec, state: &StoredState) -> Result<(), crate::hooks::HookError> {
+    let Some(h) = spec.hooks() else { return Ok(()) };
+    let s = hook_state(state, Status::Creating);
+    #[allow(deprecated)]
+    if let Some(pre) = h.prestart() {
+        run_hooks("prestart", pre, &s)?;
+    }
+    if let Some(cr) = h.create_runtime() {
+        run_hooks("createRuntime", cr, &s)?;
+    }
+    Ok(())
+}
+
+fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+fn write_id_maps(spec: &Spec, pid: i32) -> Result<(), Error> {
+    let linux = spec.linux().as_ref();
+    let uid = linux
+        .and_then(|l| l.uid_mappings().clone())
+        .unwrap_or_default();
+    let gid = linux
+        .and_then(|l| l.gid_mappings().clone())
+        .unwrap_or_default();
+    for (file, field, maps) in [
+        ("uid_map", "linux.uidMappings", &uid),
+        ("gid_map", "linux.gidMappings", &gid),
+    ] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, map_text(maps))
+            .map_err(Error::io(format!("{field}: write {path}")))?;
+    }
+    Ok(())
+}
+
+/// Writes the pid file atomically, without a newline, as runc does.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), Error> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(Error::io(format!("--pid-file {}", path.display())))?;
+    f.write_all(pid.to_string().as_bytes())
+        .map_err(Error::io(format!("--pid-file {}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(Error::io(format!("--pid-file {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxIdMappingBuilder;
+
+    #[test]
+    fn id_map_text() {
+        let m = LinuxIdMappingBuilder::default()
+            .container_id(0u32)
+            .host_id(100000u32)
+            .size(65536u32)
+            .build()
+            .unwrap();
+        assert_eq!(
+            map_text(&[m.clone(), m]),
+            "0 100000 65536\n0 100000 65536\n"
+        );
+    }
+}

@@ -1,0 +1,153 @@
+//! Mount options as runc reads them: flag words (`ro`, `nosuid`, …),
+//! propagation words (`rshared`, …), and everything else passed to the
+//! filesystem as data (`size=64k`, `mode=755`).
+
+use nix::mount::MsFlags;
+
+/// The parsed form of one `mounts[].options` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Flags for mount(2) itself.
+    pub flags: MsFlags,
+    /// Flags applied afterwards, one call each: MS_SHARED, MS_SLAVE… with MS_REC.
+    pub propagation: Vec<MsFlags>,
+    /// Filesystem-specific options, comma-joined.
+    pub data: String,
+    /// Options keel recognises but handles itself (`tmpcopyup`, `idmap`…).
+    pub extra: Vec<String>,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: String::new(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl MountOptions {
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+
+    /// Flags that need a remount when set on a bind mount.
+    pub fn remount_flags(&self) -> MsFlags {
+        self.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+    }
+}
+
+/// Parses an options list. Unknown words become filesystem data, as runc does.
+pub fn parse(options: &[String]) -> MountOptions {
+    let mut o = MountOptions::default();
+    let mut data: Vec<&str> = Vec::new();
+    for opt in options {
+        let opt = opt.as_str();
+        if let Some((clear, flag)) = flag_word(opt) {
+            if clear {
+                o.flags &= !flag;
+            } else {
+                o.flags |= flag;
+            }
+        } else if let Some(p) = propagation_word(opt) {
+            o.propagation.push(p);
+        } else if matches!(opt, "tmpcopyup" | "idmap" | "ridmap") {
+            o.extra.push(opt.to_string());
+        } else {
+            data.push(opt);
+        }
+    }
+    o.data = data.join(",");
+    o
+}
+
+/// `(clear?, flag)` for the words mount(8) knows.
+pub fn flag_word(opt: &str) -> Option<(bool, MsFlags)> {
+    Some(match opt {
+        "async" => (true, MsFlags::MS_SYNCHRONOUS),
+        "atime" => (true, MsFlags::MS_NOATIME),
+        "bind" => (false, MsFlags::MS_BIND),
+        "defaults" => (false, MsFlags::empty()),
+        "dev" => (true, MsFlags::MS_NODEV),
+        "diratime" => (true, MsFlags::MS_NODIRATIME),
+        "dirsync" => (false, MsFlags::MS_DIRSYNC),
+        "exec" => (true, MsFlags::MS_NOEXEC),
+        "iversion" => (false, MsFlags::MS_I_VERSION),
+        "lazytime" => (false, MsFlags::MS_LAZYTIME),
+        "loud" => (true, MsFlags::MS_SILENT),
+        "mand" => (false, MsFlags::MS_MANDLOCK),
+        "noatime" => (false, MsFlags::MS_NOATIME),
+        "nodev" => (false, MsFlags::MS_NODEV),
+        "nodiratime" => (false, MsFlags::MS_NODIRATIME),
+        "noexec" => (false, MsFlags::MS_NOEXEC),
+        "noiversion" => (true, MsFlags::MS_I_VERSION),
+        "nolazytime" => (true, MsFlags::MS_LAZYTIME),
+        "nomand" => (true, MsFlags::MS_MANDLOCK),
+        "norelatime" => (true, MsFlags::MS_RELATIME),
+        "nostrictatime" => (true, MsFlags::MS_STRICTATIME),
+        "nosuid" => (false, MsFlags::MS_NOSUID),
+        "rbind" => (false, MsFlags::MS_BIND | MsFlags::MS_REC),
+        "relatime" => (false, MsFlags::MS_RELATIME),
+        "remount" => (false, MsFlags::MS_REMOUNT),
+        "ro" => (false, MsFlags::MS_RDONLY),
+        "rw" => (true, MsFlags::MS_RDONLY),
+        "silent" => (false, MsFlags::MS_SILENT),
+        "strictatime" => (false, MsFlags::MS_STRICTATIME),
+        "suid" => (true, MsFlags::MS_NOSUID),
+        "sync" => (false, MsFlags::MS_SYNCHRONOUS),
+        _ => return None,
+    })
+}
+
+/// The propagation flags for `private`, `rshared` and the like.
+pub fn propagation_word(opt: &str) -> Option<MsFlags> {
+    Some(match opt {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn splits_flags_propagation_and_data() {
+        let o = parse(&s(&[
+            "nosuid",
+            "rbind",
+            "ro",
+            "rslave",
+            "size=65536k",
+            "mode=755",
+        ]));
+        assert!(o.is_bind());
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_REC | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID));
+        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+        assert_eq!(o.data, "size=65536k,mode=755");
+        assert_eq!(o.remount_flags(), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+    }
+
+    #[test]
+    fn later_words_win() {
+        let o = parse(&s(&["ro", "rw", "noexec", "exec"]));
+        assert!(o.flags.is_empty());
+        let o = parse(&s(&["newinstance", "ptmxmode=0666", "gid=5"]));
+        assert_eq!(o.data, "newinstance,ptmxmode=0666,gid=5");
+    }
+}
