@@ -113,6 +113,26 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
         config: spec.clone(),
     };
     cleanup.dir.as_ref().expect("set above").save(&state)?;
+    // mkfifo honours our umask; init may run as any user, so set the mode.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(Error::io(format!("chmod {}", fifo_path.display())))?;
+    if plan.new_user {
+        // The kernel refuses writes to inodes whose owner is unmapped in the
+        // writer's user namespace: give the fifo to the container's user.
+        let linux = spec.linux().as_ref();
+        let user = proc_.user();
+        let uid = host_id(linux.and_then(|l| l.uid_mappings().as_deref()), user.uid());
+        let gid = host_id(linux.and_then(|l| l.gid_mappings().as_deref()), user.gid());
+        nix::unistd::chown(
+            &fifo_path,
+            uid.map(nix::unistd::Uid::from_raw),
+            gid.map(nix::unistd::Gid::from_raw),
+        )
+        .map_err(|e| Error::io(format!("chown {}", fifo_path.display()))(e.into()))?;
+    }
     let fifo = process::open_fifo_path(&fifo_path).map_err(|e| Error::Io {
         what: format!("open {}", fifo_path.display()),
         source: e.into(),
@@ -169,6 +189,9 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
                 cleanup.pids.push(pid);
                 state.pid = pid;
                 state.pid_start = proc_stat(pid).map(|s| s.start_time).unwrap_or(0);
+                if let Some(adj) = proc_.oom_score_adj() {
+                    set_oom_score_adj(pid, adj)?;
+                }
             }
             ChildMsg::RunCreateRuntimeHooks => hooks_pending = true,
             ChildMsg::Ready => break,
@@ -214,6 +237,29 @@ fn run_create_hooks(spec: &Spec, state: &StoredState) -> Result<(), crate::hooks
         run_hooks("createRuntime", cr, &s)?;
     }
     Ok(())
+}
+
+/// Written by the parent, as host root, into the init's /proc entry.
+fn set_oom_score_adj(pid: i32, adj: i32) -> Result<(), Error> {
+    let path = format!("/proc/{pid}/oom_score_adj");
+    std::fs::write(&path, adj.to_string()).map_err(|e| {
+        let hint = if adj < 0 {
+            "; a negative value needs CAP_SYS_RESOURCE, which this runtime lacks: use 0 or more"
+        } else {
+            ""
+        };
+        Error::Init(format!(
+            "process.oomScoreAdj: cannot set {adj}: write {path}: {e}{hint}"
+        ))
+    })
+}
+
+/// The host id that container id `id` maps to.
+fn host_id(maps: Option<&[LinuxIdMapping]>, id: u32) -> Option<u32> {
+    maps?.iter().find_map(|m| {
+        (id >= m.container_id() && id - m.container_id() < m.size())
+            .then(|| m.host_id() + (id - m.container_id()))
+    })
 }
 
 fn map_text(maps: &[LinuxIdMapping]) -> String {
@@ -274,9 +320,6 @@ mod tests {
             .size(65536u32)
             .build()
             .unwrap();
-        assert_eq!(
-            map_text(&[m.clone(), m]),
-            "0 100000 65536\n0 100000 65536\n"
-        );
+        assert_eq!(map_text(&[m, m]), "0 100000 65536\n0 100000 65536\n");
     }
 }

@@ -155,6 +155,9 @@ fn intermediate_steps(a: &InitArgs<'_>) -> Result<ForkResult, InitError> {
     }
     unshare(plan.unshare).map_err(|e| field("linux.namespaces", format!("unshare: {e}")))?;
     if plan.new_ns(LinuxNamespaceType::Time) {
+        // A uid change made us non-dumpable, which hands /proc/self to host
+        // root; become dumpable again so we may write our own timens_offsets.
+        let _ = nix::sys::prctl::set_dumpable(true);
         write_time_offsets(a.spec)?;
     }
     let r = sys::fork().map_err(|e| field("process", format!("fork: {e}")))?;
@@ -198,9 +201,16 @@ fn init(a: InitArgs<'_>) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = a.chan.send(&ChildMsg::Error {
-        msg: err.to_string(),
-    });
+    if a.chan
+        .send(&ChildMsg::Error {
+            msg: err.to_string(),
+        })
+        .is_err()
+    {
+        // The parent is gone (this is after Ready): the container's stderr
+        // is the only place left to say why it will not start.
+        let _ = writeln!(std::io::stderr(), "keel init: {err}");
+    }
     sys::exit_now(1)
 }
 
@@ -214,22 +224,6 @@ fn init_steps(a: &InitArgs<'_>) -> Result<Never, InitError> {
     // Not dumpable until execve: no process in the container may open /proc/<init>/*.
     let _ = nix::sys::prctl::set_dumpable(false);
     nix::sys::stat::umask(Mode::empty());
-
-    if let Some(adj) = proc_.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
-            let hint = if e.raw_os_error() == Some(libc::EACCES)
-                || e.raw_os_error() == Some(libc::EPERM)
-            {
-                "; lowering it needs CAP_SYS_RESOURCE, which this runtime lacks"
-            } else {
-                ""
-            };
-            field(
-                "process.oomScoreAdj",
-                format!("cannot set {adj}: write /proc/self/oom_score_adj: {e}{hint}"),
-            )
-        })?;
-    }
 
     let rootfs = Rootfs {
         spec: a.spec,
@@ -320,15 +314,32 @@ fn init_steps(a: &InitArgs<'_>) -> Result<Never, InitError> {
     // CVE-2024-21626: nothing but stdio and --preserve-fds crosses execve.
     sys::cloexec_from(3 + a.preserve_fds)
         .map_err(|e| field("process", format!("close_range: {e}")))?;
+    let c_args: Vec<CString> = args
+        .iter()
+        .filter_map(|s| CString::new(s.as_bytes()).ok())
+        .collect();
+    let c_env: Vec<CString> = env
+        .iter()
+        .filter_map(|s| CString::new(s.as_bytes()).ok())
+        .collect();
+    let c_prog = CString::new(program.as_os_str().as_bytes())
+        .map_err(|_| field("process.args[0]", "contains a NUL byte"))?;
     a.chan.send(&ChildMsg::Ready)?;
 
+    // From here on the parent may be gone: errors go to the container's stderr.
     // Block until `keel start` opens the fifo for reading.
     let fifo_path = format!("/proc/self/fd/{}", a.fifo.as_raw_fd());
-    let mut fifo = std::fs::OpenOptions::new()
+    let mut fifo = match std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(&fifo_path)
-        .map_err(|e| field("exec.fifo", format!("open: {e}")))?;
+    {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "keel init: open exec.fifo: {e}");
+            sys::exit_now(1)
+        }
+    };
     if let Some(h) = a
         .spec
         .hooks()
@@ -341,16 +352,6 @@ fn init_steps(a: &InitArgs<'_>) -> Result<Never, InitError> {
         }
     }
     let _ = fifo.write_all(b"0");
-    let c_args: Vec<CString> = args
-        .iter()
-        .filter_map(|s| CString::new(s.as_bytes()).ok())
-        .collect();
-    let c_env: Vec<CString> = env
-        .iter()
-        .filter_map(|s| CString::new(s.as_bytes()).ok())
-        .collect();
-    let c_prog = CString::new(program.as_os_str().as_bytes())
-        .map_err(|_| field("process.args[0]", "contains a NUL byte"))?;
     let e = nix::unistd::execve(&c_prog, &c_args, &c_env).unwrap_err();
     let _ = fifo.write_all(format!("Eexec {}: {e}", program.display()).as_bytes());
     sys::exit_now(127)
@@ -369,7 +370,7 @@ fn set_uts(a: &InitArgs<'_>) -> Result<(), InitError> {
         nix::unistd::sethostname(h).map_err(|e| field("hostname", e))?;
     }
     if let Some(d) = a.spec.domainname() {
-        std::fs::write("/proc/sys/kernel/domainname", d).map_err(|e| field("domainname", e))?;
+        sys::set_domainname(d).map_err(|e| field("domainname", e))?;
     }
     Ok(())
 }
@@ -536,8 +537,21 @@ fn set_user(p: &Process) -> Result<(), InitError> {
         .collect();
     nix::sys::prctl::set_keepcaps(true)
         .map_err(|e| field("process.user", format!("keepcaps: {e}")))?;
-    nix::unistd::setgroups(&gids)
-        .map_err(|e| field("process.user.additionalGids", format!("setgroups: {e}")))?;
+    // A joined user namespace may have setgroups disabled; then only an
+    // empty supplementary list is possible, and it is already ours.
+    let setgroups_denied = std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() == "deny")
+        .unwrap_or(false);
+    if setgroups_denied && !gids.is_empty() {
+        return Err(field(
+            "process.user.additionalGids",
+            "setgroups is denied in this user namespace; remove additionalGids",
+        ));
+    }
+    if !setgroups_denied {
+        nix::unistd::setgroups(&gids)
+            .map_err(|e| field("process.user.additionalGids", format!("setgroups: {e}")))?;
+    }
     let gid = Gid::from_raw(u.gid());
     nix::unistd::setresgid(gid, gid, gid)
         .map_err(|e| field("process.user.gid", format!("setresgid {}: {e}", u.gid())))?;

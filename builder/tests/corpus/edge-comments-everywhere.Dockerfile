@@ -1,0 +1,7 @@
+# top
+#
+  # indented
+FROM a # not a comment
+# between
+RUN b
+#end

@@ -1,0 +1,3 @@
+FROM a
+RU\
+N echo split

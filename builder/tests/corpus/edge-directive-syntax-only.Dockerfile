@@ -1,0 +1,2 @@
+# syntax=docker.io/docker/dockerfile:1.7-labs
+FROM a

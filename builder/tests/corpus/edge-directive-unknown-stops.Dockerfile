@@ -1,0 +1,5 @@
+# foo=bar
+# escape=`
+FROM a
+RUN a \
+  b

@@ -1,0 +1,2 @@
+FROM a
+ENV key		value	here

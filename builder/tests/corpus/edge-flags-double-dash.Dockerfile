@@ -1,0 +1,4 @@
+FROM a
+COPY -- --a b
+RUN -- echo x
+COPY --from=x -- --y z

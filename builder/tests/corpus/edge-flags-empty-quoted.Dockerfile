@@ -1,0 +1,2 @@
+FROM a
+COPY --chown="" a b

@@ -1,0 +1,3 @@
+FROM a
+COPY --link
+RUN --network=host

@@ -1,0 +1,3 @@
+FROM a
+COPY -from=a b c
+RUN -x y

@@ -1,0 +1,5 @@
+FROM a
+HEALTHCHECK CMD ["a"]
+HEALTHCHECK   CMD   echo   x
+HEALTHCHECK NONE
+HEALTHCHECK --retries=3 cmd ["x", "y"]

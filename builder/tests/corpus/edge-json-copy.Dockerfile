@@ -1,0 +1,4 @@
+FROM a
+COPY ["a b", "c", "/d e/"]
+ADD ["x", "/y"]
+VOLUME ["/v1", "/v 2"]

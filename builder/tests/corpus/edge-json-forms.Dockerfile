@@ -1,0 +1,5 @@
+FROM a
+CMD ["a", "b c"]
+ENTRYPOINT []
+RUN [ "sh" , "-c" , "x" ]
+SHELL ["/bin/bash","-c"]

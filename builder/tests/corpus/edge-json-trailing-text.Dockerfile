@@ -1,0 +1,3 @@
+FROM a
+CMD ["a"] trailing
+RUN ["b"]]

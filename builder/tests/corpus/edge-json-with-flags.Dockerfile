@@ -1,0 +1,3 @@
+FROM a
+COPY --chown=1:1 ["a", "/b"]
+RUN --network=none ["echo", "x"]

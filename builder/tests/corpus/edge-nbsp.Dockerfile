@@ -1,0 +1,3 @@
+FROM a
+RUN echo nbsp x
+LABEL a=b c

@@ -1,0 +1,7 @@
+FROM a
+ONBUILD RUN echo hi
+ONBUILD --x=y RUN z
+onbuild copy --from=a b c
+ONBUILD ONBUILD RUN x
+ONBUILD CMD ["a"]
+ONBUILD   HEALTHCHECK NONE

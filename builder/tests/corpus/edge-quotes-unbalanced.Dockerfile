@@ -1,0 +1,3 @@
+FROM a
+ENV a="unterminated
+LABEL b='also

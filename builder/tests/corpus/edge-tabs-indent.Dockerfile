@@ -1,0 +1,3 @@
+FROM a
+	RUN	echo	tab
+		ENV	A	B

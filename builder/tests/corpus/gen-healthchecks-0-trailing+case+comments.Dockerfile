@@ -1,0 +1,7 @@
+fROM nginx  
+HeaLtHCHeCk --interval=5m --timeout=3s \	
+# a comment inside
+  CMD curl -f http://localhost/ || exit 1
+hEALtHchECK --interval=10s --timeout=2s --start-period=30s --start-interval=1s --retries=5 CMD ["curl", "-f", "http://localhost/"]	
+HealThchECk NONE
+ 	

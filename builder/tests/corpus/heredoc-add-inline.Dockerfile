@@ -1,0 +1,4 @@
+FROM a
+ADD <<EOF /x
+${var}
+EOF

@@ -1,0 +1,8 @@
+FROM a
+RUN <<EOF
+FROM b
+RUN c
+# comment
+
+EOF
+RUN d

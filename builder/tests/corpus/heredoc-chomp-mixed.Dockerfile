@@ -1,0 +1,6 @@
+FROM a
+RUN cat <<-A <<B
+	a
+	A
+	b
+B

@@ -1,0 +1,6 @@
+# escape=`
+FROM a
+RUN <<EOF `
+  cat
+win
+EOF

@@ -1,0 +1,3 @@
+FROM a
+RUN cat <<<"here string"
+RUN echo done

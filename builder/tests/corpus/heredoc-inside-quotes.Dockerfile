@@ -1,0 +1,3 @@
+FROM a
+RUN echo "<<EOF"
+RUN echo '<<EOF'

@@ -1,0 +1,4 @@
+FROM a
+run <<eof
+body
+eof

@@ -1,0 +1,3 @@
+FROM a
+CMD cat <<EOF
+ENV x=1

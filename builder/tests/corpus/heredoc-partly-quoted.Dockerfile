@@ -1,0 +1,7 @@
+FROM a
+RUN <<E'O'F
+x
+EOF
+RUN <<E"O"F
+y
+EOF

@@ -1,0 +1,4 @@
+FROM a
+RUN cat <<EOF>out.txt
+body
+EOF>out.txt

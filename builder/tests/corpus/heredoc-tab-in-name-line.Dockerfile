@@ -1,0 +1,4 @@
+FROM a
+RUN	<<EOF	cat
+x
+EOF

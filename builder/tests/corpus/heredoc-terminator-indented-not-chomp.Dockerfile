@@ -1,0 +1,6 @@
+FROM a
+RUN <<EOF
+line
+  EOF
+	EOF
+EOF
