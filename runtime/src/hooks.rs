@@ -72,9 +72,30 @@ fn run_hook(stage: &'static str, index: usize, hook: &Hook, state: &str) -> Resu
             cmd.env(k, v);
         }
     }
+    // Output goes to an anonymous file, not a pipe: a chatty hook can never
+    // block on a full pipe while we wait for it.
+    let out = output_file().map_err(|source| HookError::Spawn {
+        stage,
+        index,
+        path: path.clone(),
+        source,
+    })?;
+    let err_clone = out.try_clone().map_err(|source| HookError::Spawn {
+        stage,
+        index,
+        path: path.clone(),
+        source,
+    })?;
     cmd.stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .stdout(Stdio::from(err_clone))
+        .stderr(Stdio::from(out.try_clone().map_err(|source| {
+            HookError::Spawn {
+                stage,
+                index,
+                path: path.clone(),
+                source,
+            }
+        })?));
     let mut child = cmd.spawn().map_err(|source| HookError::Spawn {
         stage,
         index,
@@ -129,10 +150,13 @@ fn run_hook(stage: &'static str, index: usize, hook: &Hook, state: &str) -> Resu
     if status.success() {
         return Ok(());
     }
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-    }
+    // The last KiB of output says most about a failure.
+    let mut out = out;
+    let len = out.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = std::io::Seek::seek(&mut out, std::io::SeekFrom::Start(len.saturating_sub(1024)));
+    let mut tail = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut out, &mut tail);
+    let stderr = String::from_utf8_lossy(&tail).into_owned();
     Err(HookError::Failed {
         stage,
         index,
@@ -140,6 +164,12 @@ fn run_hook(stage: &'static str, index: usize, hook: &Hook, state: &str) -> Resu
         status: status.to_string(),
         stderr,
     })
+}
+
+fn output_file() -> std::io::Result<std::fs::File> {
+    let fd =
+        nix::sys::memfd::memfd_create(c"keel-hook-output", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+    Ok(std::fs::File::from(fd))
 }
 
 #[cfg(test)]
@@ -173,7 +203,8 @@ mod tests {
 
     #[test]
     fn failure_and_timeout_are_reported() {
-        let err = run_hooks("prestart", &[hook("echo boom >&2; exit 3", None)], "{}").unwrap_err();
+        let noisy = "head -c 200000 /dev/zero | tr '\\0' x >&2; echo boom >&2; exit 3";
+        let err = run_hooks("prestart", &[hook(noisy, None)], "{}").unwrap_err();
         let msg = err.to_string();
         assert!(
             msg.contains("prestart hook 0") && msg.contains("boom"),

@@ -107,7 +107,12 @@ fn create_opts(a: CreateArgs) -> anyhow::Result<container::create::CreateOpts> {
         console: a.console_socket.map(ConsoleTarget::Path),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
-        preserve_fds: a.preserve_fds,
+        // Socket activation, as runc: $LISTEN_FDS fds after stdio are passed too.
+        preserve_fds: a.preserve_fds
+            + std::env::var("LISTEN_FDS")
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0),
     })
 }
 
