@@ -125,6 +125,17 @@ pub fn validate(path: &Path, bundle: &Path, spec: &Spec) -> Result<PathBuf, Conf
         Some(a) if !a.is_empty() && !a[0].is_empty() => {}
         _ => return Err(invalid("process.args", "must name a program to run".into())),
     }
+    let mount_label = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.mount_label().as_deref());
+    if let Some((f, msg)) = crate::lsm::unsupported(
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+        mount_label,
+    ) {
+        return Err(invalid(f, msg));
+    }
     if !process.cwd().is_absolute() {
         return Err(invalid(
             "process.cwd",

@@ -16,6 +16,7 @@ pub mod console;
 pub mod container;
 pub mod features;
 pub mod hooks;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

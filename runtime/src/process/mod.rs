@@ -304,12 +304,11 @@ fn init_steps(a: &InitArgs<'_>) -> Result<Never, InitError> {
     if proc_.no_new_privileges().unwrap_or(false) {
         nix::sys::prctl::set_no_new_privs().map_err(|e| field("process.noNewPrivileges", e))?;
     }
-    for label in [proc_.apparmor_profile(), proc_.selinux_label()]
-        .into_iter()
-        .flatten()
-    {
-        tracing::debug!(label, "no LSM on this host; label ignored");
-    }
+    crate::lsm::apply_exec_labels(
+        proc_.apparmor_profile().as_deref(),
+        proc_.selinux_label().as_deref(),
+    )
+    .map_err(|e| field("process.apparmorProfile/selinuxLabel", e))?;
 
     // CVE-2024-21626: nothing but stdio and --preserve-fds crosses execve.
     sys::cloexec_from(3 + a.preserve_fds)

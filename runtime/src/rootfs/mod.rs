@@ -144,7 +144,23 @@ impl Rootfs<'_> {
             .as_ref()
             .map(|s| s.as_os_str())
             .unwrap_or("none".as_ref());
-        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        let mut data = opts.data.clone();
+        if let Some(label) = self
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_deref())
+        {
+            // SELinux: label what we mount (validated: only when SELinux is on).
+            if !label.is_empty() && !matches!(typ, "proc" | "sysfs" | "mqueue") {
+                data = if data.is_empty() {
+                    format!("context={label:?}")
+                } else {
+                    format!("{data},context={label:?}")
+                };
+            }
+        }
+        let data = (!data.is_empty()).then_some(data.as_str());
         let flags = opts.flags & !MsFlags::MS_REMOUNT;
         let res = mount(Some(source), &fd_path(&target), Some(typ), flags, data);
         match res {
