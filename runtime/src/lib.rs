@@ -10,6 +10,7 @@
 //! [`process`] is what runs inside the new container before `execve`;
 //! [`rootfs`] plans and performs the mounts; [`hooks`] runs OCI hooks.
 
+pub mod cgroups;
 pub mod channel;
 pub mod config;
 pub mod console;
