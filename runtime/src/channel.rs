@@ -38,6 +38,8 @@ pub enum ChildMsg {
     RunCreateRuntimeHooks,
     /// Setup is complete; init now waits for `start`.
     Ready,
+    /// `keel exec`: everything is applied; execve comes next.
+    Executing,
     /// Setup failed.
     Error { msg: String },
 }
@@ -46,6 +48,8 @@ pub enum ChildMsg {
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub enum ParentMsg {
     IdMapsWritten,
+    /// `keel exec`: the process is in the container's cgroup; go on.
+    Proceed,
     /// Hooks ran; `state` is the state JSON for createContainer hooks.
     HooksDone {
         state: String,

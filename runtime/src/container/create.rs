@@ -196,6 +196,11 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
             ChildMsg::RunCreateRuntimeHooks => hooks_pending = true,
             ChildMsg::Ready => break,
             ChildMsg::Error { msg } => return Err(Error::Init(msg)),
+            ChildMsg::Executing => {
+                return Err(Error::Init(
+                    "unexpected message from init: Executing".into(),
+                ))
+            }
         }
         if hooks_pending && state.pid != 0 {
             hooks_pending = false;

@@ -80,7 +80,7 @@ pub fn run(g: &Globals, mut o: RunOpts) -> Result<i32, Error> {
     Ok(code)
 }
 
-fn supervise(pid: i32, mask: &SigSet, master: Option<&OwnedFd>) -> Result<i32, Error> {
+pub(crate) fn supervise(pid: i32, mask: &SigSet, master: Option<&OwnedFd>) -> Result<i32, Error> {
     let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC)
         .map_err(|e| Error::io("signalfd")(e.into()))?;
     let stdin = std::io::stdin();

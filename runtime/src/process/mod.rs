@@ -10,6 +10,7 @@
 //! failure is sent back over the channel as text first.
 
 pub mod capabilities;
+pub mod exec;
 pub mod lookup;
 
 use std::ffi::CString;
@@ -259,7 +260,7 @@ fn init_steps(a: &InitArgs<'_>) -> Result<Never, InitError> {
     write_sysctls(a.spec)?;
     rootfs.protect_paths()?;
     if proc_.terminal().unwrap_or(false) {
-        setup_console(a)?;
+        setup_console(a.console.as_ref(), proc_, true)?;
     }
     rootfs.finish()?;
 
@@ -276,53 +277,8 @@ fn init_steps(a: &InitArgs<'_>) -> Result<Never, InitError> {
         }
     }
 
-    nix::unistd::chdir(proc_.cwd()).map_err(|e| {
-        field(
-            "process.cwd",
-            format!("chdir {}: {e}", proc_.cwd().display()),
-        )
-    })?;
-    check_cwd_inside()?;
-    let env: Vec<String> = proc_.env().clone().unwrap_or_default();
-    let args: Vec<String> = proc_.args().clone().unwrap_or_default();
-    let program = lookup::lookup(&args[0], lookup::path_var(&env))?;
-
-    set_rlimits(proc_)?;
     set_personality(a.spec)?;
-    set_scheduling(proc_)?;
-    let caps = match proc_.capabilities() {
-        Some(c) => Some(CapPlan::new(c)?),
-        None => None,
-    };
-    if let Some(c) = &caps {
-        c.apply_bounding()?;
-    }
-    set_user(proc_)?;
-    if let Some(c) = &caps {
-        c.apply_rest()?;
-    }
-    if proc_.no_new_privileges().unwrap_or(false) {
-        nix::sys::prctl::set_no_new_privs().map_err(|e| field("process.noNewPrivileges", e))?;
-    }
-    crate::lsm::apply_exec_labels(
-        proc_.apparmor_profile().as_deref(),
-        proc_.selinux_label().as_deref(),
-    )
-    .map_err(|e| field("process.apparmorProfile/selinuxLabel", e))?;
-
-    // CVE-2024-21626: nothing but stdio and --preserve-fds crosses execve.
-    sys::cloexec_from(3 + a.preserve_fds)
-        .map_err(|e| field("process", format!("close_range: {e}")))?;
-    let c_args: Vec<CString> = args
-        .iter()
-        .filter_map(|s| CString::new(s.as_bytes()).ok())
-        .collect();
-    let c_env: Vec<CString> = env
-        .iter()
-        .filter_map(|s| CString::new(s.as_bytes()).ok())
-        .collect();
-    let c_prog = CString::new(program.as_os_str().as_bytes())
-        .map_err(|_| field("process.args[0]", "contains a NUL byte"))?;
+    let prepared = prepare_exec(proc_, a.preserve_fds)?;
     a.chan.send(&ChildMsg::Ready)?;
 
     // From here on the parent may be gone: errors go to the container's stderr.
@@ -351,9 +307,84 @@ fn init_steps(a: &InitArgs<'_>) -> Result<Never, InitError> {
         }
     }
     let _ = fifo.write_all(b"0");
-    let e = nix::unistd::execve(&c_prog, &c_args, &c_env).unwrap_err();
-    let _ = fifo.write_all(format!("Eexec {}: {e}", program.display()).as_bytes());
+    let e = prepared.exec();
+    let _ = fifo.write_all(format!("E{e}").as_bytes());
     sys::exit_now(127)
+}
+
+/// A process ready for `execve`: every attribute applied, fds marked.
+pub struct Prepared {
+    program: CString,
+    display: String,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+impl Prepared {
+    /// Replaces this process; returns only the reason it could not.
+    pub fn exec(&self) -> String {
+        let e = nix::unistd::execve(&self.program, &self.args, &self.env).unwrap_err();
+        format!("exec {}: {e}", self.display)
+    }
+}
+
+/// The tail shared by init and `keel exec`: cwd, program lookup, rlimits,
+/// scheduling, capabilities, user, no_new_privs, LSM labels, and fds.
+pub fn prepare_exec(proc_: &Process, preserve_fds: u32) -> Result<Prepared, InitError> {
+    nix::unistd::chdir(proc_.cwd()).map_err(|e| {
+        field(
+            "process.cwd",
+            format!("chdir {}: {e}", proc_.cwd().display()),
+        )
+    })?;
+    check_cwd_inside()?;
+    let env: Vec<String> = proc_.env().clone().unwrap_or_default();
+    let args: Vec<String> = proc_.args().clone().unwrap_or_default();
+    let first = args
+        .first()
+        .ok_or_else(|| field("process.args", "must name a program to run"))?;
+    let program = lookup::lookup(first, lookup::path_var(&env))?;
+
+    set_rlimits(proc_)?;
+    set_scheduling(proc_)?;
+    let caps = match proc_.capabilities() {
+        Some(c) => Some(CapPlan::new(c)?),
+        None => None,
+    };
+    if let Some(c) = &caps {
+        c.apply_bounding()?;
+    }
+    set_user(proc_)?;
+    if let Some(c) = &caps {
+        c.apply_rest()?;
+    }
+    if proc_.no_new_privileges().unwrap_or(false) {
+        nix::sys::prctl::set_no_new_privs().map_err(|e| field("process.noNewPrivileges", e))?;
+    }
+    crate::lsm::apply_exec_labels(
+        proc_.apparmor_profile().as_deref(),
+        proc_.selinux_label().as_deref(),
+    )
+    .map_err(|e| field("process.apparmorProfile/selinuxLabel", e))?;
+
+    // CVE-2024-21626: nothing but stdio and --preserve-fds crosses execve.
+    sys::cloexec_from(3 + preserve_fds)
+        .map_err(|e| field("process", format!("close_range: {e}")))?;
+    let cstrings = |v: &[String], what: &str| -> Result<Vec<CString>, InitError> {
+        v.iter()
+            .map(|s| {
+                CString::new(s.as_bytes())
+                    .map_err(|_| field(what, format!("{s:?} contains a NUL byte")))
+            })
+            .collect()
+    };
+    Ok(Prepared {
+        program: CString::new(program.as_os_str().as_bytes())
+            .map_err(|_| field("process.args[0]", "contains a NUL byte"))?,
+        display: program.display().to_string(),
+        args: cstrings(&args, "process.args")?,
+        env: cstrings(&env, "process.env")?,
+    })
 }
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -392,34 +423,41 @@ fn write_sysctls(spec: &Spec) -> Result<(), InitError> {
     Ok(())
 }
 
-fn setup_console(a: &InitArgs<'_>) -> Result<(), InitError> {
-    let sock = a
-        .console
-        .as_ref()
-        .ok_or_else(|| field("process.terminal", "a terminal needs --console-socket"))?;
+/// Makes a pty in the container, sends its master over `console`, and
+/// makes the slave our stdio and controlling terminal (and `/dev/console`
+/// for init).
+pub fn setup_console(
+    console: Option<&OwnedFd>,
+    p: &Process,
+    dev_console: bool,
+) -> Result<(), InitError> {
+    let sock =
+        console.ok_or_else(|| field("process.terminal", "a terminal needs --console-socket"))?;
     let pty = crate::console::open_pty()?;
-    if let Some(size) = a.process().console_size() {
+    if let Some(size) = p.console_size() {
         sys::set_winsize(pty.slave.as_fd(), size.height() as u16, size.width() as u16)
             .map_err(|e| field("process.consoleSize", e))?;
     }
     let console = Path::new("/dev/console");
-    if !console.exists() {
+    if dev_console && !console.exists() {
         std::fs::File::create(console)
             .map_err(|e| field("process.terminal", format!("create /dev/console: {e}")))?;
     }
-    nix::mount::mount(
-        Some(pty.slave_path.as_str()),
-        console,
-        None::<&str>,
-        nix::mount::MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| {
-        field(
-            "process.terminal",
-            format!("bind {} to /dev/console: {e}", pty.slave_path),
+    if dev_console {
+        nix::mount::mount(
+            Some(pty.slave_path.as_str()),
+            console,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
         )
-    })?;
+        .map_err(|e| {
+            field(
+                "process.terminal",
+                format!("bind {} to /dev/console: {e}", pty.slave_path),
+            )
+        })?;
+    }
     crate::console::send_fd(sock.as_fd(), pty.master.as_fd(), &pty.slave_path)?;
     drop(pty.master);
     crate::console::attach_stdio(&pty.slave)?;
@@ -428,9 +466,7 @@ fn setup_console(a: &InitArgs<'_>) -> Result<(), InitError> {
 
 /// CVE-2024-21626: the working directory must be inside the container's root.
 fn check_cwd_inside() -> Result<(), InitError> {
-    let mut buf = [0u8; 4096];
     let cwd = nix::unistd::getcwd().map_err(|e| field("process.cwd", format!("getcwd: {e}")))?;
-    let _ = &mut buf;
     let s = cwd.as_os_str().as_bytes();
     if s.first() != Some(&b'/') {
         return Err(field(

@@ -206,14 +206,10 @@ impl Rootfs<'_> {
             nix::unistd::chroot(".").map_err(step("chroot", self.rootfs))?;
         } else {
             nix::unistd::pivot_root(".", ".").map_err(step("pivot_root", self.rootfs))?;
-            mount(
-                None::<&str>,
-                ".",
-                None::<&str>,
-                MsFlags::MS_SLAVE | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .map_err(step("make old root slave", "/"))?;
+            // The old root now sits on top of ".". It is already a slave (the
+            // first step of `prepare`), so detaching it cannot reach the host.
+            // Making "." a slave here would hit the new root instead and undo
+            // the propagation the config asked for.
             umount2(".", MntFlags::MNT_DETACH).map_err(step("unmount old root", "/"))?;
         }
         nix::unistd::chdir("/").map_err(step("chdir", "/"))?;

@@ -95,6 +95,8 @@ pub enum Command {
         #[arg(long = "no-subreaper")]
         no_subreaper: bool,
     },
+    /// Execute new process inside the container.
+    Exec(Box<ExecArgs>),
     /// Execute the process defined in config.json of a created container.
     Start { id: String },
     /// Output the state of a container.
@@ -141,4 +143,64 @@ pub enum Command {
 pub enum ListFormat {
     Table,
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Path to the process.json.
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Path to an AF_UNIX socket which will receive a file descriptor referencing the exec process.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Detach from the container's process.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Specify the file to write the process id to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Set environment variables.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Current working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// UID (format: <uid>[:<gid>]).
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional gids.
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding set for the process.
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Set the no new privileges value for the process.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Set the apparmor profile for the process.
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set the asm process label for the process commonly used with selinux.
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Pass N additional file descriptors to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Allow exec in a paused container.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    /// The container id.
+    pub id: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

@@ -129,7 +129,10 @@ fn dispatch(mut cli: Cli) -> anyhow::Result<u8> {
     let g = Globals {
         root: cli.root.clone(),
     };
-    if matches!(command, Command::Create(_) | Command::Run { .. }) {
+    if matches!(
+        command,
+        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
+    ) {
         check_cgroup_flags(&cli)?;
         // CVE-2019-5736: never let a container reach our writable binary.
         keel_runtime::seal::ensure_sealed()?;
@@ -151,6 +154,35 @@ fn dispatch(mut cli: Cli) -> anyhow::Result<u8> {
                     detach,
                     keep,
                     no_subreaper,
+                },
+            )?;
+            return Ok(code.clamp(0, 255) as u8);
+        }
+        Command::Exec(a) => {
+            if a.pidfd_socket.is_some() {
+                bail!("--pidfd-socket is not supported yet");
+            }
+            let code = container::exec::exec(
+                &g,
+                container::exec::ExecOpts {
+                    id: a.id,
+                    process_file: a.process,
+                    args: a.command,
+                    tty: a.tty,
+                    console: a.console_socket.map(ConsoleTarget::Path),
+                    detach: a.detach,
+                    pid_file: a.pid_file.map(|p| std::path::absolute(&p).unwrap_or(p)),
+                    env: a.env,
+                    cwd: a.cwd,
+                    user: a.user,
+                    additional_gids: a.additional_gids,
+                    caps: a.cap,
+                    no_new_privs: a.no_new_privs,
+                    apparmor: a.apparmor,
+                    process_label: a.process_label,
+                    preserve_fds: a.preserve_fds,
+                    ignore_paused: a.ignore_paused,
+                    cgroup: a.cgroup,
                 },
             )?;
             return Ok(code.clamp(0, 255) as u8);
