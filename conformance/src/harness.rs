@@ -534,6 +534,15 @@ impl NsHelper {
             "time" => (&["--time", "--fork", "--kill-child"], true),
             other => return Err(Error::Check(format!("no helper for namespace {other:?}"))),
         };
+        Self::spawn_with(kind, flags, forks)
+    }
+
+    /// Start a helper with explicit `unshare` flags that make a namespace of
+    /// spec type `kind`; `forks` when the namespace is for children (pid,
+    /// time) and unshare must fork. E.g. a user namespace mapping 65536 ids:
+    /// `spawn_with("user", &["--user", "--map-users=0,0,65536",
+    /// "--map-groups=0,0,65536"], false)`.
+    pub fn spawn_with(kind: &str, flags: &[&str], forks: bool) -> Result<NsHelper> {
         let mut cmd = Command::new("unshare");
         cmd.args(flags)
             .args(["sleep", "1000"])

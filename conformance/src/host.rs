@@ -30,6 +30,13 @@ pub fn spawn_tracked(cmd: &mut Command) -> std::io::Result<Child> {
     Ok(child)
 }
 
+/// Register `pid` (a child, e.g. an orphaned container process reparented
+/// to this subreaper) so [`reap_orphans`] leaves its exit status to whoever
+/// waits for it; [`untrack`] it once reaped.
+pub fn track(pid: i32) {
+    spawned().insert(pid);
+}
+
 /// Forget a PID registered by [`spawn_tracked`], after it was waited for.
 pub fn untrack(pid: u32) {
     spawned().remove(&(pid as i32));

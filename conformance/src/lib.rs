@@ -13,6 +13,7 @@ pub mod error;
 pub mod harness;
 pub mod host;
 pub mod spec;
+pub mod suite;
 pub mod sys;
 pub mod tap;
 

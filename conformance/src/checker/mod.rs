@@ -11,6 +11,22 @@
 //! `process.*`), and EXPECTATION is one of `fds=0,1,2`, `ns.TYPE=INODE`,
 //! `ns.TYPE!=INODE`, `pid=N`, `cwd-inside`, `mounted=PATH`, `exists=PATH`,
 //! `absent=PATH`; `skip=CHECK` drops checks selected so far or later.
+//!
+//! More expectations, for the conformance suite:
+//! - `content=PATH=VALUE` (the file's trimmed text), `contains=PATH=TEXT`,
+//!   `lacks=PATH=TEXT`;
+//! - `status=FIELD=VALUE` (a /proc/self/status field);
+//! - `syscall=NAME:ARGS:WANT` (probe a syscall; ARGS comma-separated
+//!   integers; WANT `ok` or an errno name or number);
+//! - `open=PATH:r|w|rw:WANT`, `write=PATH:WANT`, `mknod=PATH:c|b:MAJ:MIN:WANT`;
+//! - `mountopt=PATH=OPT,!OPT…` (per-mount, superblock or propagation options
+//!   of the topmost mount at PATH);
+//! - `netdevs=lo,…` (the interfaces in /proc/net/dev);
+//! - `cgroup-root`, `cgroup-path=PATH` (/proc/self/cgroup);
+//! - `cgfile=CTRL/FILE=VALUE` (a file of the process's own v1 cgroup);
+//! - `forks-fail-before=N` (a fork fails before N children exist);
+//! - `machine=NAME` (uname), `clock=monotonic|boottime>=SECS`;
+//! - `tty=0,1,2` (which descriptors are terminals), `notty=0,1,2`.
 
 pub mod parse;
 pub mod spec;
@@ -190,6 +206,104 @@ pub enum Expect {
     Mounted(String),
     Exists(String),
     Absent(String),
+    Content {
+        path: String,
+        want: String,
+    },
+    Contains {
+        path: String,
+        want: String,
+    },
+    Lacks {
+        path: String,
+        want: String,
+    },
+    Status {
+        field: String,
+        want: String,
+    },
+    Syscall {
+        name: String,
+        args: Vec<u64>,
+        want: Want,
+    },
+    Open {
+        path: String,
+        mode: String,
+        want: Want,
+    },
+    Write {
+        path: String,
+        want: Want,
+    },
+    Mknod {
+        path: String,
+        kind: char,
+        major: u32,
+        minor: u32,
+        want: Want,
+    },
+    MountOpt {
+        path: String,
+        opts: Vec<String>,
+    },
+    NetDevs(BTreeSet<String>),
+    CgroupRoot,
+    CgroupPath(String),
+    CgFile {
+        ctrl: String,
+        file: String,
+        want: String,
+    },
+    ForksFailBefore(usize),
+    Machine(String),
+    Clock {
+        clock: String,
+        min_secs: i64,
+    },
+    Tty {
+        fds: Vec<i32>,
+        tty: bool,
+    },
+}
+
+/// The expected outcome of a probe: success, or a given errno.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    Ok,
+    Errno(i32),
+}
+
+impl Want {
+    pub fn parse(s: &str) -> Result<Want, String> {
+        if s == "ok" {
+            return Ok(Want::Ok);
+        }
+        if let Ok(n) = s.parse::<i32>() {
+            return Ok(Want::Errno(n));
+        }
+        parse::errno_by_name(s)
+            .map(Want::Errno)
+            .ok_or_else(|| format!("unknown errno {s:?}"))
+    }
+
+    fn judge(self, what: &str, got: Result<i64, i32>) -> Outcome {
+        match (self, got) {
+            (Want::Ok, Ok(_)) => Outcome::Pass,
+            (Want::Errno(w), Err(e)) if w == e => Outcome::Pass,
+            (w, g) => Outcome::Fail(format!(
+                "{what}: got {} (want {})",
+                match g {
+                    Ok(v) => format!("ok ({v})"),
+                    Err(e) => parse::errno_name(e),
+                },
+                match w {
+                    Want::Ok => "ok".to_string(),
+                    Want::Errno(e) => parse::errno_name(e),
+                }
+            )),
+        }
+    }
 }
 
 /// A parsed command line.
@@ -233,6 +347,8 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
             out.expects.push(Expect::Exists(v.to_string()));
         } else if let Some(v) = a.strip_prefix("absent=") {
             out.expects.push(Expect::Absent(v.to_string()));
+        } else if let Some(e) = parse_more_expect(a)? {
+            out.expects.push(e);
         } else if let Some(rest) = a.strip_prefix("ns.") {
             let (kind, inode, same) = if let Some((k, v)) = rest.split_once("!=") {
                 (k, v, false)
@@ -273,6 +389,165 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
         return Err("nothing to check".to_string());
     }
     Ok(out)
+}
+
+fn split2<'a>(a: &'a str, v: &'a str, sep: char) -> Result<(&'a str, &'a str), String> {
+    v.split_once(sep)
+        .ok_or_else(|| format!("{a:?}: expected {sep:?} in {v:?}"))
+}
+
+fn parse_ids(a: &str, v: &str) -> Result<Vec<i32>, String> {
+    v.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(|_| format!("bad number in {a:?}")))
+        .collect()
+}
+
+/// The expectations added for the conformance suite (see the module docs).
+fn parse_more_expect(a: &str) -> Result<Option<Expect>, String> {
+    let Some((key, v)) = a.split_once('=') else {
+        return Ok(match a {
+            "cgroup-root" => Some(Expect::CgroupRoot),
+            _ => None,
+        });
+    };
+    let e = match key {
+        "content" => {
+            let (path, want) = split2(a, v, '=')?;
+            Expect::Content {
+                path: path.into(),
+                want: want.into(),
+            }
+        }
+        "contains" => {
+            let (path, want) = split2(a, v, '=')?;
+            Expect::Contains {
+                path: path.into(),
+                want: want.into(),
+            }
+        }
+        "lacks" => {
+            let (path, want) = split2(a, v, '=')?;
+            Expect::Lacks {
+                path: path.into(),
+                want: want.into(),
+            }
+        }
+        "status" => {
+            let (field, want) = split2(a, v, '=')?;
+            Expect::Status {
+                field: field.into(),
+                want: want.into(),
+            }
+        }
+        "syscall" => {
+            let parts: Vec<&str> = v.split(':').collect();
+            let [name, args, want] = parts[..] else {
+                return Err(format!("{a:?}: want syscall=NAME:ARGS:WANT"));
+            };
+            let args = args
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(parse::parse_u64)
+                .collect::<Option<Vec<u64>>>()
+                .ok_or_else(|| format!("bad argument in {a:?}"))?;
+            if !parse::PATH_SYSCALLS.contains(&name)
+                && !crate::sys::INT_SYSCALLS.iter().any(|(n, _)| *n == name)
+            {
+                return Err(format!("{a:?}: syscall {name:?} cannot be probed"));
+            }
+            Expect::Syscall {
+                name: name.into(),
+                args,
+                want: Want::parse(want)?,
+            }
+        }
+        "open" => {
+            let parts: Vec<&str> = v.rsplitn(3, ':').collect();
+            let [want, mode, path] = parts[..] else {
+                return Err(format!("{a:?}: want open=PATH:MODE:WANT"));
+            };
+            if !matches!(mode, "r" | "w" | "rw") {
+                return Err(format!("{a:?}: mode must be r, w or rw"));
+            }
+            Expect::Open {
+                path: path.into(),
+                mode: mode.into(),
+                want: Want::parse(want)?,
+            }
+        }
+        "write" => {
+            let (path, want) = v
+                .rsplit_once(':')
+                .ok_or_else(|| format!("{a:?}: want write=PATH:WANT"))?;
+            Expect::Write {
+                path: path.into(),
+                want: Want::parse(want)?,
+            }
+        }
+        "mknod" => {
+            let parts: Vec<&str> = v.split(':').collect();
+            let [path, kind, major, minor, want] = parts[..] else {
+                return Err(format!("{a:?}: want mknod=PATH:c|b:MAJ:MIN:WANT"));
+            };
+            let kind = match kind {
+                "c" => 'c',
+                "b" => 'b',
+                _ => return Err(format!("{a:?}: type must be c or b")),
+            };
+            Expect::Mknod {
+                path: path.into(),
+                kind,
+                major: major.parse().map_err(|_| format!("bad major in {a:?}"))?,
+                minor: minor.parse().map_err(|_| format!("bad minor in {a:?}"))?,
+                want: Want::parse(want)?,
+            }
+        }
+        "mountopt" => {
+            let (path, opts) = split2(a, v, '=')?;
+            Expect::MountOpt {
+                path: path.into(),
+                opts: opts.split(',').map(str::to_string).collect(),
+            }
+        }
+        "netdevs" => Expect::NetDevs(v.split(',').map(str::to_string).collect()),
+        "cgroup-path" => Expect::CgroupPath(v.into()),
+        "cgfile" => {
+            let (cf, want) = split2(a, v, '=')?;
+            let (ctrl, file) = split2(a, cf, '/')?;
+            Expect::CgFile {
+                ctrl: ctrl.into(),
+                file: file.into(),
+                want: want.into(),
+            }
+        }
+        "forks-fail-before" => {
+            Expect::ForksFailBefore(v.parse().map_err(|_| format!("bad number in {a:?}"))?)
+        }
+        "machine" => Expect::Machine(v.into()),
+        "clock" => {
+            let (clock, secs) = v
+                .split_once(">=")
+                .ok_or_else(|| format!("{a:?}: want clock=NAME>=SECS"))?;
+            if !matches!(clock, "monotonic" | "boottime") {
+                return Err(format!("{a:?}: clock must be monotonic or boottime"));
+            }
+            Expect::Clock {
+                clock: clock.into(),
+                min_secs: secs.parse().map_err(|_| format!("bad seconds in {a:?}"))?,
+            }
+        }
+        "tty" => Expect::Tty {
+            fds: parse_ids(a, v)?,
+            tty: true,
+        },
+        "notty" => Expect::Tty {
+            fds: parse_ids(a, v)?,
+            tty: false,
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(e))
 }
 
 /// Run keel-check with `args` (without argv[0]), writing TAP to `out`.
@@ -450,7 +725,8 @@ fn check_caps(ctx: &Ctx, rec: &mut dyn FnMut(&str, Outcome)) {
     };
     let o = ctx.status().and_then(|st| {
         let have = parse::status_caps(st)?;
-        let want = parse::expected_caps(caps, ctx.euid()?);
+        let nnp = ctx.process().is_some_and(|p| p.no_new_privileges);
+        let want = parse::expected_caps_nnp(caps, ctx.euid()?, nnp);
         let probs: Vec<String> = [
             ("CapInh", want.inh, have.inh),
             ("CapPrm", want.prm, have.prm),
@@ -1063,6 +1339,315 @@ fn check_expect(e: &Expect) -> (String, Outcome) {
             };
             (format!("absent={p}"), o)
         }
+        other => more_expect(other),
+    }
+}
+
+fn read_trimmed(path: &str) -> Result<String, String> {
+    fs::read_to_string(path)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| format!("read {path}: {e}"))
+}
+
+fn io_result(r: io::Result<()>) -> Result<i64, i32> {
+    r.map(|()| 0).map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+fn probe_syscall(name: &str, args: &[u64]) -> Result<Result<i64, i32>, String> {
+    let dir = Path::new("/tmp/.keel-check-probe");
+    let r = match name {
+        "uname" => sys::sys_uname(),
+        "getcwd" => sys::sys_getcwd(),
+        "mkdir" | "mkdirat" => {
+            let r = if name == "mkdir" {
+                sys::sys_mkdir(dir, 0o700)
+            } else {
+                sys::sys_mkdirat(dir, 0o700)
+            }
+            .map_err(|e| e.to_string())?;
+            let _ = fs::remove_dir(dir);
+            r
+        }
+        "chmod" => sys::sys_chmod(Path::new("/tmp"), 0o1777).map_err(|e| e.to_string())?,
+        _ => sys::int_syscall(name, args).ok_or_else(|| format!("cannot probe {name}"))?,
+    };
+    Ok(r)
+}
+
+fn cgroup_lines() -> Result<Vec<(String, String)>, String> {
+    let text = fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| format!("read /proc/self/cgroup: {e}"))?;
+    Ok(parse::parse_proc_cgroup(&text))
+}
+
+/// The file `file` of this process's own cgroup in v1 hierarchy `ctrl`: the
+/// process's path under /sys/fs/cgroup/CTRL when the whole hierarchy is
+/// mounted, else the mount's root (a runtime that mounts only the
+/// container's own cgroup there).
+fn own_cgroup_file(ctrl: &str, file: &str) -> Result<String, String> {
+    let lines = cgroup_lines()?;
+    let path = lines
+        .iter()
+        .find(|(ctrls, _)| ctrls.split(',').any(|c| c == ctrl))
+        .map(|(_, p)| p.clone())
+        .ok_or_else(|| format!("no {ctrl} line in /proc/self/cgroup"))?;
+    let nested = format!("/sys/fs/cgroup/{ctrl}{}/{file}", path.trim_end_matches('/'));
+    if Path::new(&nested).exists() {
+        return Ok(nested);
+    }
+    let flat = format!("/sys/fs/cgroup/{ctrl}/{file}");
+    if Path::new(&flat).exists() {
+        return Ok(flat);
+    }
+    Err(format!("neither {nested} nor {flat} exists"))
+}
+
+fn more_expect(e: &Expect) -> (String, Outcome) {
+    match e {
+        Expect::Content { path, want } => {
+            let o = read_trimmed(path).and_then(|have| {
+                if &have == want {
+                    Ok(())
+                } else {
+                    Err(format!("{have:?} (want {want:?})"))
+                }
+            });
+            (format!("content={path}"), o.into())
+        }
+        Expect::Contains { path, want } => {
+            let o = read_trimmed(path).and_then(|have| {
+                if have.contains(want.as_str()) {
+                    Ok(())
+                } else {
+                    Err(format!("{have:?} lacks {want:?}"))
+                }
+            });
+            (format!("contains={path}"), o.into())
+        }
+        Expect::Lacks { path, want } => {
+            let o = fs::read(path)
+                .map_err(|e| format!("read {path}: {e}"))
+                .and_then(|raw| {
+                    let have = String::from_utf8_lossy(&raw).replace('\0', "\n");
+                    if have.contains(want.as_str()) {
+                        Err(format!("{path} contains {want:?}"))
+                    } else {
+                        Ok(())
+                    }
+                });
+            (format!("lacks={path}"), o.into())
+        }
+        Expect::Status { field, want } => {
+            let o = read_trimmed("/proc/self/status").and_then(|st| {
+                match parse::status_field(&st, field) {
+                    Some(v) if v == want => Ok(()),
+                    Some(v) => Err(format!("{field} {v:?} (want {want:?})")),
+                    None => Err(format!("no {field} in /proc/self/status")),
+                }
+            });
+            (format!("status={field}"), o.into())
+        }
+        Expect::Syscall { name, args, want } => {
+            let what = format!(
+                "{name}({})",
+                args.iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let o = match probe_syscall(name, args) {
+                Err(e) => Outcome::Fail(e),
+                Ok(r) => want.judge(&what, r),
+            };
+            (format!("syscall={what}"), o)
+        }
+        Expect::Open { path, mode, want } => {
+            let r = fs::OpenOptions::new()
+                .read(mode.contains('r'))
+                .write(mode.contains('w'))
+                .open(path)
+                .map(drop);
+            (
+                format!("open={path}:{mode}"),
+                want.judge(&format!("open {path} {mode}"), io_result(r)),
+            )
+        }
+        Expect::Write { path, want } => {
+            let r = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map(drop);
+            (
+                format!("write={path}"),
+                want.judge(&format!("open {path} for writing"), io_result(r)),
+            )
+        }
+        Expect::Mknod {
+            path,
+            kind,
+            major,
+            minor,
+            want,
+        } => {
+            let k = if *kind == 'b' {
+                libc::S_IFBLK
+            } else {
+                libc::S_IFCHR
+            };
+            let r = sys::mknod(Path::new(path), k, 0o600, *major, *minor);
+            if r.is_ok() {
+                let _ = fs::remove_file(path);
+            }
+            (
+                format!("mknod={path}"),
+                want.judge(
+                    &format!("mknod {path} {kind} {major}:{minor}"),
+                    io_result(r),
+                ),
+            )
+        }
+        Expect::MountOpt { path, opts } => {
+            let o = fs::read_to_string("/proc/self/mountinfo")
+                .map_err(|e| e.to_string())
+                .and_then(|t| parse::parse_mountinfo(&t))
+                .and_then(|all| {
+                    let m = parse::top_mount_at(&all, path)
+                        .ok_or_else(|| format!("nothing mounted at {path}"))?;
+                    let probs = parse::mount_opt_problems(m, opts);
+                    if probs.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(probs.join("; "))
+                    }
+                });
+            (format!("mountopt={path}={}", opts.join(",")), o.into())
+        }
+        Expect::NetDevs(want) => {
+            let o = fs::read_to_string("/proc/net/dev")
+                .map_err(|e| format!("read /proc/net/dev: {e}"))
+                .and_then(|t| {
+                    let have = parse::parse_net_dev(&t);
+                    if &have == want {
+                        Ok(())
+                    } else {
+                        Err(format!("interfaces {have:?} (want {want:?})"))
+                    }
+                });
+            ("netdevs".to_string(), o.into())
+        }
+        Expect::CgroupRoot => {
+            let o = cgroup_lines().and_then(|lines| {
+                let bad: Vec<String> = lines
+                    .iter()
+                    .filter(|(_, p)| p != "/")
+                    .map(|(c, p)| format!("{c}:{p}"))
+                    .collect();
+                if bad.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("not at the namespace root: {bad:?}"))
+                }
+            });
+            ("cgroup-root".to_string(), o.into())
+        }
+        Expect::CgroupPath(want) => {
+            let o = cgroup_lines().and_then(|lines| {
+                let ctrls = [
+                    "memory", "pids", "cpu", "devices", "freezer", "blkio", "cpuset",
+                ];
+                let mut probs = Vec::new();
+                for c in ctrls {
+                    match lines.iter().find(|(cs, _)| cs.split(',').any(|x| x == c)) {
+                        Some((_, p)) if p == want => {}
+                        Some((_, p)) => probs.push(format!("{c} at {p}")),
+                        None => probs.push(format!("no {c} line")),
+                    }
+                }
+                if probs.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("{} (want {want})", probs.join(", ")))
+                }
+            });
+            (format!("cgroup-path={want}"), o.into())
+        }
+        Expect::CgFile { ctrl, file, want } => {
+            let o = own_cgroup_file(ctrl, file).and_then(|p| {
+                let have = read_trimmed(&p)?;
+                if parse::cgroup_value_matches(&have, want) {
+                    Ok(())
+                } else {
+                    Err(format!("{p}: {have:?} (want {want:?})"))
+                }
+            });
+            (format!("cgfile={ctrl}/{file}"), o.into())
+        }
+        Expect::ForksFailBefore(n) => {
+            let (made, err) = sys::fork_sleepers(*n);
+            let o = match err {
+                Some(e) if made < *n => {
+                    if e == libc::EAGAIN {
+                        Outcome::Pass
+                    } else {
+                        Outcome::Fail(format!(
+                            "fork {} failed with {} (want EAGAIN)",
+                            made + 1,
+                            parse::errno_name(e)
+                        ))
+                    }
+                }
+                _ => Outcome::Fail(format!("forked {made} children (want fewer than {n})")),
+            };
+            (format!("forks-fail-before={n}"), o)
+        }
+        Expect::Machine(want) => {
+            let o = match sys::uname_machine() {
+                Ok(m) if &m == want => Outcome::Pass,
+                Ok(m) => Outcome::Fail(format!("machine {m:?} (want {want:?})")),
+                Err(e) => Outcome::Fail(format!("uname: {e}")),
+            };
+            (format!("machine={want}"), o)
+        }
+        Expect::Clock { clock, min_secs } => {
+            let id = if clock == "boottime" {
+                libc::CLOCK_BOOTTIME
+            } else {
+                libc::CLOCK_MONOTONIC
+            };
+            let o = match sys::clock_secs(id) {
+                Ok(s) if s >= *min_secs => Outcome::Pass,
+                Ok(s) => Outcome::Fail(format!("{clock} clock at {s}s (want >= {min_secs}s)")),
+                Err(e) => Outcome::Fail(format!("clock_gettime: {e}")),
+            };
+            (format!("clock={clock}>={min_secs}"), o)
+        }
+        Expect::Tty { fds, tty } => {
+            let bad: Vec<String> = fds
+                .iter()
+                .filter(|&&fd| sys::isatty(fd) != *tty)
+                .map(|fd| fd.to_string())
+                .collect();
+            let name = if *tty { "tty" } else { "notty" };
+            let o = if bad.is_empty() {
+                Outcome::Pass
+            } else {
+                Outcome::Fail(format!(
+                    "fds {} {} terminals",
+                    bad.join(","),
+                    if *tty { "are not" } else { "are" }
+                ))
+            };
+            (
+                format!(
+                    "{name}={}",
+                    fds.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+                ),
+                o,
+            )
+        }
+        _ => ("expectation".to_string(), Outcome::Fail("unhandled".into())),
     }
 }
 

@@ -219,6 +219,23 @@ pub struct CapSets {
 /// new permitted set is `inheritable | bounding` and effective equals it; for
 /// any other uid, permitted and effective become the ambient set.
 pub fn expected_caps(caps: &Capabilities, euid: u32) -> CapSets {
+    expected_caps_nnp(caps, euid, false)
+}
+
+/// Like [`expected_caps`], for a process exec'd with no_new_privs set: the
+/// kernel then never grants root more than the permitted set it had before
+/// execve.
+pub fn expected_caps_nnp(caps: &Capabilities, euid: u32, nnp: bool) -> CapSets {
+    let mut c = expected_caps_exec(caps, euid);
+    if nnp && euid == 0 {
+        let before = cap_mask(&caps.permitted).0;
+        c.prm &= before;
+        c.eff &= before;
+    }
+    c
+}
+
+fn expected_caps_exec(caps: &Capabilities, euid: u32) -> CapSets {
     let m = |v: &Vec<String>| cap_mask(v).0;
     let (bnd, inh, prm) = (m(&caps.bounding), m(&caps.inheritable), m(&caps.permitted));
     let amb = m(&caps.ambient) & prm & inh;
@@ -523,6 +540,187 @@ pub fn sysctl_matches(actual: &str, want: &str) -> bool {
     let a: Vec<&str> = actual.split_whitespace().collect();
     let w: Vec<&str> = want.split_whitespace().collect();
     a == w
+}
+
+/// The syscalls keel-check probes with its own (path or buffer) arguments.
+pub const PATH_SYSCALLS: &[&str] = &["uname", "getcwd", "mkdir", "mkdirat", "chmod"];
+
+const ERRNOS: &[(&str, i32)] = &[
+    ("EPERM", 1),
+    ("ENOENT", 2),
+    ("ESRCH", 3),
+    ("EINTR", 4),
+    ("EIO", 5),
+    ("ENXIO", 6),
+    ("E2BIG", 7),
+    ("ENOEXEC", 8),
+    ("EBADF", 9),
+    ("ECHILD", 10),
+    ("EAGAIN", 11),
+    ("ENOMEM", 12),
+    ("EACCES", 13),
+    ("EFAULT", 14),
+    ("EBUSY", 16),
+    ("EEXIST", 17),
+    ("EXDEV", 18),
+    ("ENODEV", 19),
+    ("ENOTDIR", 20),
+    ("EISDIR", 21),
+    ("EINVAL", 22),
+    ("ENFILE", 23),
+    ("EMFILE", 24),
+    ("ENOTTY", 25),
+    ("ENOSPC", 28),
+    ("EROFS", 30),
+    ("EMLINK", 31),
+    ("EPIPE", 32),
+    ("EDOM", 33),
+    ("ERANGE", 34),
+    ("ENOSYS", 38),
+    ("ENOMSG", 42),
+    ("EAFNOSUPPORT", 97),
+];
+
+/// The errno number of a name such as "EPERM".
+pub fn errno_by_name(name: &str) -> Option<i32> {
+    ERRNOS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// "EPERM (1)" for 1; the bare number for errnos without a known name.
+pub fn errno_name(e: i32) -> String {
+    match ERRNOS.iter().find(|(_, v)| *v == e) {
+        Some((n, _)) => format!("{n} ({e})"),
+        None => format!("errno {e}"),
+    }
+}
+
+/// A decimal or 0x-prefixed hexadecimal u64.
+pub fn parse_u64(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+/// The lines of /proc/PID/cgroup as (controllers, path); the v2 line has
+/// empty controllers.
+pub fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let _id = it.next()?;
+            let ctrls = it.next()?;
+            let path = it.next()?;
+            Some((ctrls.to_string(), path.to_string()))
+        })
+        .collect()
+}
+
+/// Whether a cgroup file's text matches the wanted value: the whole trimmed
+/// text, or one of its lines (`memory.oom_control` has several).
+pub fn cgroup_value_matches(have: &str, want: &str) -> bool {
+    have.trim() == want.trim() || have.lines().any(|l| l.trim() == want.trim())
+}
+
+/// The options a mount shows: per-mount flags, superblock options, its
+/// propagation (`shared`, `slave`, `unbindable` or `private`), and
+/// `strictatime` when neither `relatime` nor `noatime` is set.
+pub fn mount_tokens(m: &MountEntry) -> BTreeSet<String> {
+    let mut t: BTreeSet<String> = m.mount_opts.iter().cloned().collect();
+    t.extend(m.super_opts.iter().cloned());
+    let mut prop = false;
+    for o in &m.optional {
+        if o.starts_with("shared:") {
+            t.insert("shared".into());
+            prop = true;
+        } else if o.starts_with("master:") {
+            t.insert("slave".into());
+            prop = true;
+        } else if o == "unbindable" {
+            t.insert("unbindable".into());
+            prop = true;
+        }
+    }
+    if !prop {
+        t.insert("private".into());
+    }
+    if !m.has_opt("relatime") && !m.has_opt("noatime") {
+        t.insert("strictatime".into());
+    }
+    t
+}
+
+/// What is wrong with a mount given wanted options (`opt` present, `!opt`
+/// absent), matched against [`mount_tokens`].
+pub fn mount_opt_problems(m: &MountEntry, want: &[String]) -> Vec<String> {
+    let t = mount_tokens(m);
+    let mut p = Vec::new();
+    for w in want.iter().filter(|w| !w.is_empty()) {
+        match w.strip_prefix('!') {
+            Some(neg) if t.contains(neg) => p.push(format!("{} has {neg}", m.mount_point)),
+            Some(_) => {}
+            None if !t.contains(w.as_str()) => p.push(format!(
+                "{} lacks {w} (has {})",
+                m.mount_point,
+                t.iter().cloned().collect::<Vec<_>>().join(",")
+            )),
+            None => {}
+        }
+    }
+    p
+}
+
+/// The interface names in /proc/net/dev.
+pub fn parse_net_dev(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .skip(2)
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n.trim().to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod conformance_tests {
+    use super::*;
+
+    #[test]
+    fn conformance_parsers() {
+        assert_eq!(errno_by_name("EPERM"), Some(1));
+        assert_eq!(errno_name(38), "ENOSYS (38)");
+        assert_eq!(errno_name(4242), "errno 4242");
+        assert_eq!(parse_u64("0x10"), Some(16));
+        assert_eq!(parse_u64("x"), None);
+        let cg = parse_proc_cgroup("4:memory:/a/b\n2:cpu,cpuacct:/\n0::/\n");
+        assert_eq!(cg[0], ("memory".into(), "/a/b".into()));
+        assert_eq!(cg[2], ("".into(), "/".into()));
+        assert!(cgroup_value_matches(
+            "oom_kill_disable 1\nunder_oom 0\n",
+            "oom_kill_disable 1"
+        ));
+        assert!(!cgroup_value_matches(
+            "oom_kill_disable 0\n",
+            "oom_kill_disable 1"
+        ));
+        let devs = parse_net_dev("Inter-|   Receive\n face |bytes\n    lo: 0 0\n  eth0: 1 2\n");
+        assert_eq!(devs.into_iter().collect::<Vec<_>>(), ["eth0", "lo"]);
+        let mi = parse_mountinfo(
+            "1 0 0:1 / /m rw,nosuid,noatime shared:3 - tmpfs t rw,size=1024k,sync\n\
+             2 0 0:2 / /p rw - tmpfs t rw\n",
+        )
+        .unwrap();
+        let want = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(mount_opt_problems(
+            &mi[0],
+            &want(&["nosuid", "noatime", "shared", "sync", "!ro"])
+        )
+        .is_empty());
+        assert_eq!(
+            mount_opt_problems(&mi[0], &want(&["private", "!shared", "strictatime"])).len(),
+            3
+        );
+        assert!(
+            mount_opt_problems(&mi[1], &want(&["private", "strictatime", "!slave"])).is_empty()
+        );
+    }
 }
 
 #[cfg(test)]
