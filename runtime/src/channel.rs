@@ -48,8 +48,11 @@ pub enum ChildMsg {
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub enum ParentMsg {
     IdMapsWritten,
-    /// `keel exec`: the process is in the container's cgroup; go on.
-    Proceed,
+    /// The process is in the container's cgroup; go on. `pid` is the host
+    /// pid of the exec'd process (0 for create's intermediate).
+    Proceed {
+        pid: i32,
+    },
     /// Hooks ran; `state` is the state JSON for createContainer hooks.
     HooksDone {
         state: String,

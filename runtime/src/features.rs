@@ -58,15 +58,16 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": crate::seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {
-            "org.keel.version": env!("CARGO_PKG_VERSION")
+            "org.keel.version": env!("CARGO_PKG_VERSION"),
+            "io.github.seccomp.libseccomp.version": crate::seccomp::libseccomp_version()
         }
     })
 }

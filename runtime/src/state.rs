@@ -81,6 +81,9 @@ pub struct StoredState {
     pub phase: Status,
     /// The configuration as it was at create time.
     pub config: Spec,
+    /// The container's cgroup directories, one per hierarchy.
+    #[serde(default)]
+    pub cgroup_paths: Vec<PathBuf>,
 }
 
 /// runc's `state` document, field for field.

@@ -14,13 +14,15 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxIdMapping, Spec};
+use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxIdMapping, LinuxResources, Spec};
 
 use super::{hook_state, Error, Globals};
+use crate::cgroups::{CgroupsPath, Manager};
 use crate::channel::{self, ChildMsg, ParentMsg};
 use crate::config;
 use crate::hooks::run_hooks;
 use crate::process::{self, InitArgs};
+use crate::seccomp::Filter;
 use crate::state::{proc_stat, ContainerDir, Status, StoredState};
 use crate::sys::{self, ForkResult};
 
@@ -49,6 +51,7 @@ pub struct CreateOpts {
 struct Cleanup {
     dir: Option<ContainerDir>,
     pids: Vec<i32>,
+    cgroup: Option<Manager>,
 }
 
 impl Drop for Cleanup {
@@ -58,6 +61,11 @@ impl Drop for Cleanup {
         }
         for pid in &self.pids {
             let _ = waitpid(Pid::from_raw(*pid), None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!("cleanup after a failed create: {e}");
+            }
         }
         if let Some(dir) = self.dir.take() {
             if let Err(e) = dir.remove() {
@@ -90,12 +98,31 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
         Some(ConsoleTarget::Path(p)) => Some(crate::console::connect(&p)?.into()),
     };
     let console = if terminal { console } else { None };
+    let linux = spec.linux().as_ref();
+    let resources = cgroup_resources(spec);
+    let cgroup = Manager::detect(&CgroupsPath::from_spec(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &o.id,
+    )?)?;
+    cgroup.validate(&resources)?;
+    let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(Filter::compile_cached(s, &g.root.join("seccomp-cache"))?),
+        None => None,
+    };
+    let seccomp_listener = match seccomp.as_ref().filter(|f| f.uses_notify()) {
+        Some(f) => Some(crate::seccomp::connect_listener(
+            f.listener_path()
+                .expect("validated: notify has a listener path"),
+        )?),
+        None => None,
+    };
 
     let dir = g.state_root().create(&o.id)?;
     let fifo_path = dir.fifo_path();
     let mut cleanup = Cleanup {
         dir: Some(dir),
         pids: Vec::new(),
+        cgroup: None,
     };
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622)).map_err(|e| Error::Io {
         what: format!("mkfifo {}", fifo_path.display()),
@@ -111,6 +138,7 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
         owner: String::new(),
         phase: Status::Creating,
         config: spec.clone(),
+        cgroup_paths: cgroup.paths(),
     };
     cleanup.dir.as_ref().expect("set above").save(&state)?;
     // mkfifo honours our umask; init may run as any user, so set the mode.
@@ -159,6 +187,8 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
                 preserve_fds: o.preserve_fds,
                 console,
                 fifo,
+                seccomp: seccomp.as_ref(),
+                seccomp_listener,
                 chan: child,
             })
         }
@@ -167,7 +197,15 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
     drop(child);
     drop(fifo);
     drop(console);
+    drop(seccomp_listener);
     cleanup.pids.push(inter.as_raw());
+    // Into the cgroup before the intermediate makes its cgroup namespace.
+    cgroup.create()?;
+    cleanup.cgroup = Some(cgroup);
+    let cg = cleanup.cgroup.as_ref().expect("set above");
+    cg.add_pid(inter.as_raw())?;
+    cg.apply(&resources)?;
+    parent.send(&ParentMsg::Proceed { pid: 0 })?;
 
     let mut hooks_pending = false;
     loop {
@@ -228,7 +266,34 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
     // Success: disarm the cleanup without touching what it holds.
     cleanup.pids.clear();
     drop(cleanup.dir.take());
+    drop(cleanup.cgroup.take());
     Ok(state.pid)
+}
+
+/// `linux.resources` with the devices every container may use appended,
+/// as runc does: the config's rules first, then allow rules for
+/// `linux.devices`, then runc's default allow list.
+pub fn cgroup_resources(spec: &Spec) -> LinuxResources {
+    let linux = spec.linux().as_ref();
+    let mut r = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let mut devs = r.devices().clone().unwrap_or_default();
+    for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+        if let Ok(rule) = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(d.typ())
+            .major(d.major())
+            .minor(d.minor())
+            .access("rwm")
+            .build()
+        {
+            devs.push(rule);
+        }
+    }
+    devs.extend(crate::cgroups::runc_default_rules());
+    r.set_devices(Some(devs));
+    r
 }
 
 fn run_create_hooks(spec: &Spec, state: &StoredState) -> Result<(), crate::hooks::HookError> {

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{hook_state, kill::container_pids, load, Error, Globals};
+use super::{cgroup_of, hook_state, kill::signal_all, load, Error, Globals};
 use crate::hooks::run_hooks;
 use crate::state::{StateError, Status};
 
@@ -29,13 +29,18 @@ pub fn delete(g: &Globals, id: &str, force: bool) -> Result<(), Error> {
             })
         }
         _ => {
-            for pid in container_pids(&l.state) {
-                let _ = crate::sys::kill_raw(pid, libc::SIGKILL);
-            }
+            signal_all(&l.state, libc::SIGKILL)?;
             wait_stopped(&l.state, Duration::from_secs(10))?;
         }
     }
     let state = l.state;
+    if let Some(cg) = cgroup_of(&state)? {
+        // Processes the init left behind (no pid namespace) die with it.
+        if cg.pids().is_ok_and(|p| !p.is_empty()) {
+            signal_all(&state, libc::SIGKILL)?;
+        }
+        cg.destroy()?;
+    }
     l.dir.remove()?;
     if let Some(h) = state
         .config

@@ -15,9 +15,10 @@ use oci_spec::runtime::{Capability, Process};
 
 use super::create::{write_pid_file, ConsoleTarget};
 use super::run::{recv_fd, supervise};
-use super::{load, Error, Globals};
+use super::{cgroup_of, hook_state, load, Error, Globals};
 use crate::channel::{self, ChildMsg, ParentMsg};
 use crate::process::exec::{intermediate, namespaces_of, ExecArgs};
+use crate::seccomp::Filter;
 use crate::state::Status;
 use crate::sys::{self, ForkResult};
 
@@ -46,9 +47,6 @@ pub struct ExecOpts {
 
 /// Runs the process; returns the exit code (0 when detached).
 pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
-    if o.cgroup.is_some() {
-        return Err(Error::Unsupported("--cgroup is not supported yet".into()));
-    }
     let l = load(g, &o.id)?;
     match l.status {
         Status::Running | Status::Created => {}
@@ -89,6 +87,19 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
         Some(ConsoleTarget::Path(p)) => Some(crate::console::connect(&p)?.into()),
     };
     let console = if terminal { console } else { None };
+    let linux = l.state.config.linux().as_ref();
+    let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => Some(Filter::compile_cached(s, &g.root.join("seccomp-cache"))?),
+        None => None,
+    };
+    let seccomp_listener = match seccomp.as_ref().filter(|f| f.uses_notify()) {
+        Some(f) => Some(crate::seccomp::connect_listener(
+            f.listener_path()
+                .expect("validated: notify has a listener path"),
+        )?),
+        None => None,
+    };
+    let cgroup = cgroup_of(&l.state)?;
     let join = namespaces_of(l.state.pid).map_err(Error::io(format!(
         "open the namespaces of container {}",
         o.id
@@ -111,6 +122,9 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
                 join,
                 console,
                 preserve_fds: o.preserve_fds,
+                seccomp: seccomp.as_ref(),
+                seccomp_listener,
+                state: hook_state(&l.state, Status::Running),
                 chan: child,
             })
         }
@@ -118,13 +132,17 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
     };
     drop(child);
     drop(console);
+    drop(seccomp_listener);
     let mut pid = 0;
     let outcome = loop {
         match parent.recv::<ChildMsg>() {
             Ok(ChildMsg::InitPid { pid: p }) => {
                 pid = p;
                 let _ = waitpid(inter, None);
-                if let Err(e) = parent.send(&ParentMsg::Proceed) {
+                if let Err(e) = join_cgroup(cgroup.as_ref(), pid, o.cgroup.as_deref()) {
+                    break Err(e);
+                }
+                if let Err(e) = parent.send(&ParentMsg::Proceed { pid }) {
                     break Err(e.into());
                 }
             }
@@ -164,6 +182,34 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
         None => None,
     };
     supervise(pid, &mask, master.as_ref())
+}
+
+/// Puts the exec'd process in the container's cgroup, or in the sub-cgroup
+/// `--cgroup [controller[,controller]:]path` names.
+fn join_cgroup(
+    cg: Option<&crate::cgroups::Manager>,
+    pid: i32,
+    sub: Option<&str>,
+) -> Result<(), Error> {
+    let Some(cg) = cg else {
+        return match sub {
+            Some(_) => Err(Error::Unsupported(
+                "--cgroup: the container has no cgroup".into(),
+            )),
+            None => Ok(()),
+        };
+    };
+    match sub {
+        None => cg.add_pid(pid)?,
+        Some(spec) => {
+            let (ctrls, path) = match spec.split_once(':') {
+                Some((c, p)) => (c.split(',').map(str::to_string).collect(), p),
+                None => (Vec::new(), spec),
+            };
+            cg.add_pid_to_sub(pid, std::path::Path::new(path), &ctrls)?;
+        }
+    }
+    Ok(())
 }
 
 /// The process to run: `--process FILE`, or the container's process with

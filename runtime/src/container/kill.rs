@@ -19,12 +19,14 @@ pub fn kill(g: &Globals, id: &str, signal: &str, all: bool) -> Result<(), Error>
             hint: ": container not running",
         });
     }
-    let pids = if all {
-        container_pids(&l.state)
-    } else {
-        vec![l.state.pid]
-    };
-    for pid in pids {
+    if !all {
+        return send(&[l.state.pid], sig);
+    }
+    signal_all(&l.state, sig)
+}
+
+fn send(pids: &[i32], sig: i32) -> Result<(), Error> {
+    for &pid in pids {
         match crate::sys::kill_raw(pid, sig) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
@@ -32,6 +34,23 @@ pub fn kill(g: &Globals, id: &str, signal: &str, all: bool) -> Result<(), Error>
         }
     }
     Ok(())
+}
+
+/// Signals every process of the container. With a cgroup: freeze it so no
+/// process can fork away, signal every pid in it, thaw (runc's pattern).
+pub fn signal_all(state: &StoredState, sig: i32) -> Result<(), Error> {
+    let Some(cg) = super::cgroup_of(state)? else {
+        return send(&container_pids(state), sig);
+    };
+    let frozen = cg.freeze().is_ok();
+    let res = cg
+        .pids()
+        .map_err(Error::from)
+        .and_then(|pids| send(&pids, sig));
+    if frozen {
+        cg.thaw()?;
+    }
+    res
 }
 
 /// Every process of the container: all processes in init's pid namespace

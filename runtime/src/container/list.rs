@@ -13,7 +13,7 @@ pub fn list(g: &Globals) -> Result<Vec<StateDoc>, Error> {
     for id in root.ids()? {
         let Ok(st) = root.peek(&id) else { continue };
         let dir = root.path().join(&id);
-        let status = st.status(dir.join("exec.fifo").exists());
+        let status = super::live_status(&st, dir.join("exec.fifo").exists());
         let mut doc = st.doc(status);
         let uid = std::fs::metadata(&dir).map(|m| m.uid()).unwrap_or(0);
         doc.owner = user_name(uid);

@@ -4,11 +4,15 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod start;
+pub mod update;
 
 use std::path::PathBuf;
 
@@ -35,6 +39,10 @@ pub enum Error {
     Seal(#[from] crate::seal::SealError),
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::Error),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::Error),
     /// The container side reported a failure.
     #[error("{0}")]
     Init(String),
@@ -84,8 +92,31 @@ pub struct Loaded {
 pub fn load(g: &Globals, id: &str) -> Result<Loaded, Error> {
     let dir = g.state_root().open(id)?;
     let state = dir.load()?;
-    let status = state.status(dir.fifo_path().exists());
+    let status = live_status(&state, dir.fifo_path().exists());
     Ok(Loaded { dir, state, status })
+}
+
+/// The status, with `paused` when the container's cgroup is frozen.
+pub fn live_status(state: &StoredState, fifo_exists: bool) -> Status {
+    let status = state.status(fifo_exists);
+    if status == Status::Running && !state.cgroup_paths.is_empty() {
+        if let Ok(m) = crate::cgroups::Manager::from_paths(&state.cgroup_paths) {
+            if m.is_frozen().unwrap_or(false) {
+                return Status::Paused;
+            }
+        }
+    }
+    status
+}
+
+/// The container's cgroup manager, if it has a cgroup.
+pub fn cgroup_of(state: &StoredState) -> Result<Option<crate::cgroups::Manager>, Error> {
+    if state.cgroup_paths.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(crate::cgroups::Manager::from_paths(
+        &state.cgroup_paths,
+    )?))
 }
 
 /// The state JSON handed to hooks, with the status of the moment.
@@ -100,6 +131,6 @@ pub fn state_json(g: &Globals, id: &str) -> Result<String, Error> {
     let root = g.state_root();
     let st = root.peek(id)?;
     let fifo = root.path().join(id).join("exec.fifo").exists();
-    let status = st.status(fifo);
+    let status = live_status(&st, fifo);
     Ok(serde_json::to_string_pretty(&st.doc(status)).unwrap_or_default())
 }

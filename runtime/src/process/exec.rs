@@ -13,7 +13,7 @@ use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
-use super::{field, prepare_exec, setup_console, InitError};
+use super::{field, prepare_exec, setup_console, InitError, SeccompSetup};
 use crate::channel::{Channel, ChildMsg, ParentMsg};
 use crate::namespaces::flag;
 use crate::sys::{self, ForkResult};
@@ -25,6 +25,10 @@ pub struct ExecArgs<'a> {
     pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
+    pub seccomp_listener: Option<OwnedFd>,
+    /// The container's state JSON (status `running`), for a seccomp listener.
+    pub state: String,
     pub chan: Channel,
 }
 
@@ -95,16 +99,31 @@ fn child_steps(a: &ExecArgs<'_>) -> Result<super::Prepared, InitError> {
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| field("process", format!("sigprocmask: {e}")))?;
     let _ = nix::sys::prctl::set_dumpable(false);
-    match a.chan.recv::<ParentMsg>()? {
-        ParentMsg::Proceed => {}
+    let pid = match a.chan.recv::<ParentMsg>()? {
+        ParentMsg::Proceed { pid } => pid,
         ParentMsg::Abort { msg } => return Err(InitError::Aborted(msg)),
         other => return Err(InitError::Aborted(format!("unexpected message {other:?}"))),
-    }
+    };
     nix::unistd::setsid().map_err(|e| field("process", format!("setsid: {e}")))?;
     if a.process.terminal().unwrap_or(false) {
         setup_console(a.console.as_ref(), a.process, false)?;
     }
-    prepare_exec(a.process, a.preserve_fds)
+    let seccomp = match a.seccomp {
+        Some(filter) => Some(SeccompSetup {
+            filter,
+            listener: match &a.seccomp_listener {
+                Some(fd) => Some(
+                    fd.try_clone()
+                        .map_err(|e| field("linux.seccomp.listenerPath", e))?,
+                ),
+                None => None,
+            },
+            pid,
+            state: a.state.clone(),
+        }),
+        None => None,
+    };
+    prepare_exec(a.process, a.preserve_fds, seccomp)
 }
 
 /// The namespaces of `pid` that differ from ours, opened, user first.

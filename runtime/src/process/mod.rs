@@ -54,6 +54,8 @@ pub enum InitError {
     Lookup(#[from] lookup::LookupError),
     #[error(transparent)]
     Channel(#[from] crate::channel::ChannelError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::Error),
     #[error("create aborted: {0}")]
     Aborted(String),
 }
@@ -78,6 +80,10 @@ pub struct InitArgs<'a> {
     pub console: Option<OwnedFd>,
     /// `O_PATH` fd of exec.fifo; reopened for writing to wait for `start`.
     pub fifo: OwnedFd,
+    /// The compiled seccomp filter, loaded just before execve.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// Connected to `linux.seccomp.listenerPath` when the filter notifies.
+    pub seccomp_listener: Option<OwnedFd>,
     pub chan: Channel,
 }
 
@@ -104,6 +110,12 @@ pub fn intermediate(a: InitArgs<'_>) -> ! {
 
 fn intermediate_steps(a: &InitArgs<'_>) -> Result<ForkResult, InitError> {
     let plan = a.plan;
+    // Wait until the parent has put us in the container's cgroup.
+    match a.chan.recv::<ParentMsg>()? {
+        ParentMsg::Proceed { .. } => {}
+        ParentMsg::Abort { msg } => return Err(InitError::Aborted(msg)),
+        other => return Err(InitError::Aborted(format!("unexpected message {other:?}"))),
+    }
     for j in plan
         .join
         .iter()
@@ -278,7 +290,25 @@ fn init_steps(a: &InitArgs<'_>) -> Result<Never, InitError> {
     }
 
     set_personality(a.spec)?;
-    let prepared = prepare_exec(proc_, a.preserve_fds)?;
+    let seccomp = match a.seccomp {
+        Some(filter) => Some(SeccompSetup {
+            filter,
+            listener: match &a.seccomp_listener {
+                Some(fd) => Some(
+                    fd.try_clone()
+                        .map_err(|e| field("linux.seccomp.listenerPath", e))?,
+                ),
+                None => None,
+            },
+            pid: serde_json::from_str::<serde_json::Value>(&state)
+                .ok()
+                .and_then(|v| v["pid"].as_i64())
+                .unwrap_or(0) as i32,
+            state: state.clone(),
+        }),
+        None => None,
+    };
+    let prepared = prepare_exec(proc_, a.preserve_fds, seccomp)?;
     a.chan.send(&ChildMsg::Ready)?;
 
     // From here on the parent may be gone: errors go to the container's stderr.
@@ -328,9 +358,45 @@ impl Prepared {
     }
 }
 
+/// A seccomp filter to load, and where to send its notify fd.
+pub struct SeccompSetup<'a> {
+    pub filter: &'a crate::seccomp::Filter,
+    pub listener: Option<OwnedFd>,
+    /// Host pid of this process, for the listener's state message.
+    pub pid: i32,
+    /// The container state JSON for the listener.
+    pub state: String,
+}
+
+impl SeccompSetup<'_> {
+    fn load(self) -> Result<(), InitError> {
+        let notify = self.filter.load()?;
+        if let (Some(fd), Some(sock)) = (notify, self.listener) {
+            crate::seccomp::send_to_listener(
+                sock,
+                fd.as_fd(),
+                self.pid,
+                &self.state,
+                self.filter.listener_metadata(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// The tail shared by init and `keel exec`: cwd, program lookup, rlimits,
-/// scheduling, capabilities, user, no_new_privs, LSM labels, and fds.
-pub fn prepare_exec(proc_: &Process, preserve_fds: u32) -> Result<Prepared, InitError> {
+/// scheduling, capabilities, user, no_new_privs, seccomp, LSM labels, fds.
+///
+/// Seccomp goes where runc puts it: without no_new_privs it must be loaded
+/// while we still have CAP_SYS_ADMIN (before dropping capabilities); with
+/// it, as late as possible.
+pub fn prepare_exec(
+    proc_: &Process,
+    preserve_fds: u32,
+    seccomp: Option<SeccompSetup<'_>>,
+) -> Result<Prepared, InitError> {
+    let nnp = proc_.no_new_privileges().unwrap_or(false);
+    let mut seccomp = seccomp;
     nix::unistd::chdir(proc_.cwd()).map_err(|e| {
         field(
             "process.cwd",
@@ -351,6 +417,11 @@ pub fn prepare_exec(proc_: &Process, preserve_fds: u32) -> Result<Prepared, Init
         Some(c) => Some(CapPlan::new(c)?),
         None => None,
     };
+    if !nnp {
+        if let Some(s) = seccomp.take() {
+            s.load()?;
+        }
+    }
     if let Some(c) = &caps {
         c.apply_bounding()?;
     }
@@ -358,7 +429,7 @@ pub fn prepare_exec(proc_: &Process, preserve_fds: u32) -> Result<Prepared, Init
     if let Some(c) = &caps {
         c.apply_rest()?;
     }
-    if proc_.no_new_privileges().unwrap_or(false) {
+    if nnp {
         nix::sys::prctl::set_no_new_privs().map_err(|e| field("process.noNewPrivileges", e))?;
     }
     crate::lsm::apply_exec_labels(
@@ -366,6 +437,9 @@ pub fn prepare_exec(proc_: &Process, preserve_fds: u32) -> Result<Prepared, Init
         proc_.selinux_label().as_deref(),
     )
     .map_err(|e| field("process.apparmorProfile/selinuxLabel", e))?;
+    if let Some(s) = seccomp.take() {
+        s.load()?;
+    }
 
     // CVE-2024-21626: nothing but stdio and --preserve-fds crosses execve.
     sys::cloexec_from(3 + preserve_fds)

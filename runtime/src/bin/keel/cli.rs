@@ -128,6 +128,32 @@ pub enum Command {
     },
     /// Show the enabled features.
     Features,
+    /// Suspend all processes inside the container.
+    Pause { id: String },
+    /// Resume all processes that have been previously paused.
+    Resume { id: String },
+    /// Display the processes running inside a container.
+    Ps {
+        /// Select one of: table or json.
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: ListFormat,
+        id: String,
+        /// Options passed to ps (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Update container resource constraints.
+    Update(Box<UpdateArgs>),
+    /// Display container events such as OOM notifications, cpu, memory, and IO usage statistics.
+    Events {
+        /// Display the container's stats then exit.
+        #[arg(long)]
+        stats: bool,
+        /// Set the stats collection interval.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Create a new specification file.
     Spec {
         /// Path to the root of the bundle directory.
@@ -203,4 +229,55 @@ pub struct ExecArgs {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Path to a file containing the resources to update or '-' to read from the standard input.
+    #[arg(short = 'r', long)]
+    pub resources: Option<PathBuf>,
+    /// Memory limit (in bytes).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Total memory usage (memory + swap); set '-1' to enable unlimited swap.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Memory reservation or soft_limit (in bytes).
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// (Obsoleted; do not use) Kernel memory limit (in bytes).
+    #[arg(long = "kernel-memory")]
+    pub kernel_memory: Option<String>,
+    /// (Obsoleted; do not use) Kernel memory limit (in bytes) for tcp buffer.
+    #[arg(long = "kernel-memory-tcp")]
+    pub kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight vs. other containers).
+    #[arg(long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period.
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period to be used for hardcapping (in usecs). 0 to use system default.
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// CPU realtime period to be used for hardcapping (in usecs).
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period.
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPU(s) to use.
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory node(s) to use.
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Maximum number of pids allowed in the container.
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Specifies per cgroup weight, range is from 10 to 1000.
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// The container id.
+    pub id: String,
 }

@@ -207,6 +207,52 @@ fn dispatch(mut cli: Cli) -> anyhow::Result<u8> {
                 print!("{}", container::list::table(&docs));
             }
         }
+        Command::Pause { id } => container::pause::pause(&g, &id)?,
+        Command::Resume { id } => container::pause::resume(&g, &id)?,
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
+            let pids = container::ps::pids(&g, &id)?;
+            if format == ListFormat::Json {
+                println!("{}", serde_json::to_string(&pids)?);
+            } else {
+                print!("{}", container::ps::table(&pids, &ps_args)?);
+            }
+        }
+        Command::Update(a) => {
+            let a = *a;
+            container::update::update(
+                &g,
+                &a.id,
+                &container::update::UpdateOpts {
+                    resources: a.resources,
+                    memory: a.memory,
+                    memory_swap: a.memory_swap,
+                    memory_reservation: a.memory_reservation,
+                    kernel_memory: a.kernel_memory,
+                    kernel_memory_tcp: a.kernel_memory_tcp,
+                    cpu_shares: a.cpu_shares,
+                    cpu_quota: a.cpu_quota,
+                    cpu_period: a.cpu_period,
+                    cpu_rt_period: a.cpu_rt_period,
+                    cpu_rt_runtime: a.cpu_rt_runtime,
+                    cpuset_cpus: a.cpuset_cpus,
+                    cpuset_mems: a.cpuset_mems,
+                    pids_limit: a.pids_limit,
+                    blkio_weight: a.blkio_weight,
+                },
+            )?;
+        }
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let interval = container::events::parse_interval(&interval)?;
+            container::events::events(&g, &id, stats, interval, &mut std::io::stdout())?;
+        }
         Command::Features => println!(
             "{}",
             serde_json::to_string_pretty(&keel_runtime::features::features())?
