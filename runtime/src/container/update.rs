@@ -66,7 +66,7 @@ pub fn merge(
     let mut r = base.clone();
     if let Some(f) = from_file {
         if let Some(m) = f.memory() {
-            r.set_memory(Some(m.clone()));
+            r.set_memory(Some(*m));
         }
         if let Some(c) = f.cpu() {
             r.set_cpu(Some(c.clone()));
@@ -84,7 +84,7 @@ pub fn merge(
             r.set_unified(Some(u.clone()));
         }
     }
-    let mut mem: LinuxMemory = r.memory().clone().unwrap_or_default();
+    let mut mem: LinuxMemory = r.memory().unwrap_or_default();
     if let Some(v) = &o.memory {
         mem.set_limit(Some(parse_bytes("memory", v)?));
     }
