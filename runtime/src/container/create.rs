@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxIdMapping, LinuxResources, Spec};
+use oci_spec::runtime::{
+    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxIdMapping, LinuxResources, Spec,
+};
 
 use super::{hook_state, Error, Globals};
 use crate::cgroups::{CgroupsPath, Manager};
@@ -280,9 +282,15 @@ pub fn cgroup_resources(spec: &Spec) -> LinuxResources {
         .unwrap_or_default();
     let mut devs = r.devices().clone().unwrap_or_default();
     for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+        // Only character and block devices have cgroup rules; fifos need none.
+        let typ = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => LinuxDeviceType::C,
+            LinuxDeviceType::B => LinuxDeviceType::B,
+            _ => continue,
+        };
         if let Ok(rule) = LinuxDeviceCgroupBuilder::default()
             .allow(true)
-            .typ(d.typ())
+            .typ(typ)
             .major(d.major())
             .minor(d.minor())
             .access("rwm")
