@@ -539,9 +539,8 @@ impl NsHelper {
 
     /// Start a helper with explicit `unshare` flags that make a namespace of
     /// spec type `kind`; `forks` when the namespace is for children (pid,
-    /// time) and unshare must fork. E.g. a user namespace mapping 65536 ids:
-    /// `spawn_with("user", &["--user", "--map-users=0,0,65536",
-    /// "--map-groups=0,0,65536"], false)`.
+    /// time) and unshare must fork. With a `--map…` flag, it also waits for
+    /// the user namespace's maps to be written.
     pub fn spawn_with(kind: &str, flags: &[&str], forks: bool) -> Result<NsHelper> {
         let mut cmd = Command::new("unshare");
         cmd.args(flags)
@@ -564,7 +563,14 @@ impl NsHelper {
             let ready = host::ns_inode_of(&helper.path).is_ok_and(|i| i != host_inode)
                 && (!forks
                     || fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-                        .is_ok_and(|c| !c.trim().is_empty()));
+                        .is_ok_and(|c| !c.trim().is_empty()))
+                // unshare writes a user namespace's maps after creating it:
+                // joining before that would find no mapping.
+                && (!flags.iter().any(|f| f.starts_with("--map"))
+                    || ["uid_map", "gid_map"].iter().all(|m| {
+                        fs::read_to_string(format!("/proc/{pid}/{m}"))
+                            .is_ok_and(|t| !t.trim().is_empty())
+                    }));
             if ready {
                 return Ok(helper);
             }

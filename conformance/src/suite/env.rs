@@ -448,8 +448,9 @@ impl Drop for Env<'_> {
             for ctrl in &self.host.cgroup_v1 {
                 let _ = fs::remove_dir(format!("/sys/fs/cgroup/{ctrl}/{CGROUP_PARENT}/{id}"));
             }
-            if self.host.cgroup2_unified {
-                let _ = fs::remove_dir(format!("/sys/fs/cgroup/{CGROUP_PARENT}/{id}"));
+            // Pure v2, or the cgroup2 mount of a hybrid host.
+            for base in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+                let _ = fs::remove_dir(format!("{base}/{CGROUP_PARENT}/{id}"));
             }
         }
         host::reap_orphans();

@@ -69,11 +69,17 @@ fn join_case(r: &mut Registry, kind: &'static str) {
             // A user namespace that maps the ids the default mounts use
             // (devpts gid=5), not just root.
             let helper = if kind == "user" {
-                NsHelper::spawn_with(
-                    "user",
-                    &["--user", "--map-users=0,0,65536", "--map-groups=0,0,65536"],
-                    false,
-                )?
+                let h = NsHelper::spawn_with("user", &["--user"], false)?;
+                let pid = h
+                    .path()
+                    .trim_start_matches("/proc/")
+                    .split('/')
+                    .next()
+                    .unwrap_or("");
+                for m in ["uid_map", "gid_map"] {
+                    fs::write(format!("/proc/{pid}/{m}"), "0 0 65536\n")?;
+                }
+                h
             } else {
                 NsHelper::spawn(kind)?
             };

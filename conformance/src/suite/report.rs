@@ -21,9 +21,10 @@ pub fn tap(run: &TargetRun) -> String {
     let _ = writeln!(o, "TAP version 13");
     let _ = writeln!(
         o,
-        "# runtime {} ({})",
+        "# runtime {} ({}): {}",
         run.target.name,
-        run.target.bin.display()
+        run.target.bin.display(),
+        run.version
     );
     for (i, out) in run.outcomes.iter().enumerate() {
         let n = i + 1;
@@ -50,9 +51,10 @@ pub fn table(run: &TargetRun) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "# runtime {} ({})",
+        "# runtime {} ({}): {}",
         run.target.name,
-        run.target.bin.display()
+        run.target.bin.display(),
+        run.version
     );
     let _ = writeln!(o, "{:<w$}  RESULT  DETAIL", "TEST");
     for out in &run.outcomes {
@@ -127,6 +129,10 @@ pub fn markdown(runs: &[TargetRun]) -> String {
     };
     let mut o = String::new();
     let _ = writeln!(o, "### Totals\n");
+    for r in runs {
+        let _ = writeln!(o, "- **{}**: {}", r.target.name, r.version);
+    }
+    let _ = writeln!(o);
     let _ = write!(o, "| group | tests |");
     for r in runs {
         let _ = write!(o, " {} pass/fail/skip |", r.target.name);
@@ -213,6 +219,7 @@ pub fn json(runs: &[TargetRun], judgement: Option<&Judgement>) -> Value {
             json!({
                 "runtime": r.target.name,
                 "binary": r.target.bin.display().to_string(),
+                "version": r.version,
                 "wall_seconds": r.wall.as_secs_f64(),
                 "passed": p, "failed": f, "skipped": s,
                 "tests": r.outcomes.iter().map(|o| json!({

@@ -38,6 +38,8 @@ pub struct TargetRun {
     pub outcomes: Vec<Outcome>,
     pub wall: Duration,
     pub features: Option<Value>,
+    /// The first line of `RUNTIME --version`.
+    pub version: String,
 }
 
 impl TargetRun {
@@ -70,6 +72,17 @@ pub fn features_of(target: &Target) -> Option<Value> {
         return None;
     }
     serde_json::from_str(&out.stdout).ok()
+}
+
+/// The first line of the runtime's `--version`.
+pub fn version_of(target: &Target) -> String {
+    let Ok(root) = tempfile::Builder::new().prefix("kr-").tempdir() else {
+        return String::new();
+    };
+    Runtime::new(&target.name, &target.bin, root.path())
+        .and_then(|rt| rt.exec_raw(&["--version".into()], Vec::new()))
+        .map(|o| o.stdout.lines().next().unwrap_or("").trim().to_string())
+        .unwrap_or_default()
 }
 
 /// Run `cases` against `target` with `jobs` workers; `progress` sees each
@@ -133,6 +146,7 @@ pub fn run_target(
         outcomes,
         wall: t0.elapsed(),
         features,
+        version: version_of(target),
     }
 }
 
@@ -144,7 +158,9 @@ fn cleanup_cgroup_parents(host: &HostFacts) {
             super::env::CGROUP_PARENT
         ));
     }
-    let _ = fs::remove_dir(format!("/sys/fs/cgroup/{}", super::env::CGROUP_PARENT));
+    for base in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
+        let _ = fs::remove_dir(format!("{base}/{}", super::env::CGROUP_PARENT));
+    }
 }
 
 /// Tests a subject runtime may fail while the reference passes them: the
@@ -290,6 +306,7 @@ mod tests {
                 .collect(),
             wall: Duration::ZERO,
             features: None,
+            version: String::new(),
         }
     }
 
