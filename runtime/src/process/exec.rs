@@ -96,6 +96,7 @@ fn child(a: ExecArgs<'_>) -> ! {
 }
 
 fn child_steps(a: &ExecArgs<'_>) -> Result<super::Prepared, InitError> {
+    sys::default_signal_dispositions();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| field("process", format!("sigprocmask: {e}")))?;
     let _ = nix::sys::prctl::set_dumpable(false);

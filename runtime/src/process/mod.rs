@@ -231,6 +231,7 @@ enum Never {}
 
 fn init_steps(a: &InitArgs<'_>) -> Result<Never, InitError> {
     let proc_ = a.process();
+    sys::default_signal_dispositions();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| field("process", format!("sigprocmask: {e}")))?;
     nix::unistd::setsid().map_err(|e| field("process", format!("setsid: {e}")))?;

@@ -198,3 +198,40 @@ pub fn set_domainname(name: &str) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Resets every signal's disposition to the default. Dispositions set to
+/// "ignore" survive execve (Rust's runtime ignores SIGPIPE; a caller may
+/// ignore others, even glibc's reserved 32 and 33), and the container's
+/// process must start with the defaults, as under runc.
+pub fn default_signal_dispositions() {
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+    let act = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: the raw rt_sigaction syscall (glibc's wrapper refuses its
+        // reserved signals) with a valid kernel sigaction installing SIG_DFL;
+        // no code of ours runs in signal context. The old action is not read.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &act as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            );
+        }
+    }
+}

@@ -3,6 +3,20 @@
 mod cli;
 mod log;
 
+/// `println!` that treats a closed stdout (`keel state X | head -1`) as
+/// done, not as a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout().lock();
+        if let Err(e) = writeln!(o, $($arg)*).and_then(|()| o.flush()) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(e.into());
+            }
+        }
+    }};
+}
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -118,7 +132,7 @@ fn create_opts(a: CreateArgs) -> anyhow::Result<container::create::CreateOpts> {
 
 fn dispatch(mut cli: Cli) -> anyhow::Result<u8> {
     if cli.version {
-        println!("keel version {}\nspec: 1.1.0", env!("CARGO_PKG_VERSION"));
+        out!("keel version {}\nspec: 1.1.0", env!("CARGO_PKG_VERSION"));
         return Ok(0);
     }
     let Some(command) = cli.command.take() else {
@@ -188,23 +202,23 @@ fn dispatch(mut cli: Cli) -> anyhow::Result<u8> {
             return Ok(code.clamp(0, 255) as u8);
         }
         Command::Start { id } => container::start::start(&g, &id)?,
-        Command::State { id } => println!("{}", container::state_json(&g, &id)?),
+        Command::State { id } => out!("{}", container::state_json(&g, &id)?),
         Command::Kill { all, id, signal } => container::kill::kill(&g, &id, &signal, all)?,
         Command::Delete { force, id } => container::delete::delete(&g, &id, force)?,
         Command::List { format, quiet } => {
             let docs = container::list::list(&g)?;
             if quiet {
                 for d in &docs {
-                    println!("{}", d.id);
+                    out!("{}", d.id);
                 }
             } else if format == ListFormat::Json {
                 if docs.is_empty() {
-                    println!("null");
+                    out!("null");
                 } else {
-                    println!("{}", serde_json::to_string(&docs)?);
+                    out!("{}", serde_json::to_string(&docs)?);
                 }
             } else {
-                print!("{}", container::list::table(&docs));
+                out!("{}", container::list::table(&docs).trim_end());
             }
         }
         Command::Pause { id } => container::pause::pause(&g, &id)?,
@@ -216,9 +230,9 @@ fn dispatch(mut cli: Cli) -> anyhow::Result<u8> {
         } => {
             let pids = container::ps::pids(&g, &id)?;
             if format == ListFormat::Json {
-                println!("{}", serde_json::to_string(&pids)?);
+                out!("{}", serde_json::to_string(&pids)?);
             } else {
-                print!("{}", container::ps::table(&pids, &ps_args)?);
+                out!("{}", container::ps::table(&pids, &ps_args)?.trim_end());
             }
         }
         Command::Update(a) => {
@@ -253,7 +267,7 @@ fn dispatch(mut cli: Cli) -> anyhow::Result<u8> {
             let interval = container::events::parse_interval(&interval)?;
             container::events::events(&g, &id, stats, interval, &mut std::io::stdout())?;
         }
-        Command::Features => println!(
+        Command::Features => out!(
             "{}",
             serde_json::to_string_pretty(&keel_runtime::features::features())?
         ),
