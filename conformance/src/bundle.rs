@@ -36,6 +36,27 @@ impl Bundle {
         Ok(b)
     }
 
+    /// Like [`Bundle::create`], but regular files of the template (and the
+    /// checker) are hard-linked, not copied: much faster. Use a private copy
+    /// of the template (a runtime that wrongly chowns or writes the rootfs
+    /// would change the template's files too).
+    pub fn create_linked(rootfs_template: &Path, checker: &Path, spec: &Spec) -> Result<Bundle> {
+        let dir = tempfile::Builder::new()
+            .prefix("keel-bundle-")
+            .tempdir()
+            .map_err(io_err("create a bundle dir"))?;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755))
+            .map_err(io_err("chmod the bundle dir"))?;
+        let b = Bundle { dir };
+        link_tree(rootfs_template, &b.rootfs())?;
+        let dest = b.rootfs().join("keel-check");
+        if fs::symlink_metadata(&dest).is_err() {
+            link_or_copy(checker, &dest)?;
+        }
+        b.write_spec(spec)?;
+        Ok(b)
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -70,6 +91,39 @@ impl Drop for Bundle {
         // Never let remove_dir_all descend into a mount a runtime leaked.
         host::unmount_under(self.dir.path());
     }
+}
+
+fn link_or_copy(src: &Path, dst: &Path) -> Result<()> {
+    if fs::hard_link(src, dst).is_ok() {
+        return Ok(());
+    }
+    fs::copy(src, dst).map_err(io_err(format!("copy {}", src.display())))?;
+    let meta = fs::metadata(src).map_err(io_err(format!("stat {}", src.display())))?;
+    fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(io_err(format!("chmod {}", dst.display())))
+}
+
+/// Recreate a directory tree with its regular files hard-linked (copied
+/// when linking fails), keeping directory modes, ownership and symlinks.
+pub fn link_tree(src: &Path, dst: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(src).map_err(io_err(format!("stat {}", src.display())))?;
+    let ft = meta.file_type();
+    if ft.is_file() {
+        return link_or_copy(src, dst);
+    }
+    if !ft.is_dir() {
+        return copy_tree(src, dst);
+    }
+    fs::create_dir_all(dst).map_err(io_err(format!("mkdir {}", dst.display())))?;
+    let entries = fs::read_dir(src).map_err(io_err(format!("read {}", src.display())))?;
+    for e in entries {
+        let e = e.map_err(io_err(format!("read {}", src.display())))?;
+        link_tree(&e.path(), &dst.join(e.file_name()))?;
+    }
+    std::os::unix::fs::lchown(dst, Some(meta.uid()), Some(meta.gid()))
+        .map_err(io_err(format!("chown {}", dst.display())))?;
+    fs::set_permissions(dst, fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(io_err(format!("chmod {}", dst.display())))
 }
 
 /// Copy a directory tree, keeping modes, ownership and symlinks.

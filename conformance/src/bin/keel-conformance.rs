@@ -165,6 +165,8 @@ fn real_main() -> Result<i32> {
         std::env::set_var("KEEL_ROOTFS", r);
     }
     let art = harness::artifacts()?;
+    // A private template per run: the bundles hard-link its files.
+    let template = runner::RunTemplate::new(&art)?;
 
     let specs = if cli.runtimes.is_empty() {
         vec!["keel".to_string(), "runc".to_string()]
@@ -220,7 +222,7 @@ fn real_main() -> Result<i32> {
             t.name,
             t.bin.display()
         );
-        let run = runner::run_target(t, &cases, &art, &host, cli.jobs, &progress);
+        let run = runner::run_target(t, &cases, &template.art, &host, cli.jobs, &progress);
         eprintln!("# {} done in {:.1}s", t.name, run.wall.as_secs_f64());
         runs.push(run);
     }

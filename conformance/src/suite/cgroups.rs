@@ -349,12 +349,37 @@ pub fn register(r: &mut Registry) {
         json!({"realtimePeriod": 500000}),
         &[("cpu", "cpu.rt_period_us", "500000")],
     );
-    resource_case(
-        r,
+    r.add(
+        "cgroups",
         "cpu-realtime-runtime",
-        "cpu",
-        json!({"realtimeRuntime": 10000, "realtimePeriod": 1000000}),
-        &[("cpu", "cpu.rt_runtime_us", "10000")],
+        "Control groups: resources.cpu.realtimeRuntime is applied to the container's cgroup",
+        |env| {
+            need(env, "cpu", "cpu.rt_runtime_us")?;
+            // A child can only get a realtime budget its parent has: give the
+            // suite's parent cgroup one (the host's setup, not the runtime's).
+            let parent = format!("/sys/fs/cgroup/cpu/{CGROUP_PARENT}");
+            let _ = fs::create_dir(&parent);
+            let budget = fs::read_to_string(format!("{parent}/cpu.rt_runtime_us"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            if budget < 10000 && fs::write(format!("{parent}/cpu.rt_runtime_us"), "100000").is_err()
+            {
+                skip!("cannot give {parent} a realtime budget");
+            }
+            run_in_cgroup(
+                env,
+                &["cgfile=cpu/cpu.rt_runtime_us=10000"],
+                &["cgfile=cpu/cpu.rt_runtime_us"],
+                |s| {
+                    set_resource(
+                        s,
+                        "cpu",
+                        json!({"realtimeRuntime": 10000, "realtimePeriod": 1000000}),
+                    )
+                },
+            )
+        },
     );
     resource_case(
         r,
@@ -845,6 +870,46 @@ pub fn register(r: &mut Registry) {
                 one_line(&out.stderr)
             );
             ensure!(wait_for(WAIT, || c.init_gone()), "the process survived");
+            Ok(())
+        },
+    );
+
+    r.add(
+        "cgroups",
+        "delete-force-with-exec",
+        "Delete: --force removes a container with an exec'd process: the process and the cgroup",
+        |env| {
+            need(env, "pids", "cgroup.procs")?;
+            let (_b, mut c) = running_in_cgroup(env, super::lifecycle::sleeper(), |_| {})?;
+            let pf = env.scratch().join("exec.pid");
+            let out = env.rt.exec(&[
+                "exec",
+                "-d",
+                "--pid-file",
+                &pf.to_string_lossy(),
+                &c.id,
+                "sleep",
+                "1000",
+            ])?;
+            ensure!(out.success(), "exec -d failed: {}", one_line(&out.stderr));
+            let epid: i32 = fs::read_to_string(&pf)?.trim().parse().unwrap_or(-1);
+            let out = c.delete_force()?;
+            ensure!(
+                out.success(),
+                "delete --force failed: {}",
+                one_line(&out.stderr)
+            );
+            ensure!(
+                wait_for(WAIT, || crate::host::proc_stat(epid)
+                    .is_none_or(|(s, _, _)| s == 'Z')),
+                "the exec'd process {epid} survived delete --force"
+            );
+            let dir = format!("/sys/fs/cgroup/pids/{CGROUP_PARENT}/{}", c.id);
+            ensure!(
+                wait_for(Duration::from_secs(2), || !std::path::Path::new(&dir)
+                    .exists()),
+                "{dir} survived delete --force"
+            );
             Ok(())
         },
     );

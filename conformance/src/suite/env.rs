@@ -227,8 +227,14 @@ impl<'a> Env<'a> {
             .into_owned()
     }
 
+    /// A bundle for `spec`; the runner gives each run a private template,
+    /// whose files the bundles hard-link.
     pub fn bundle(&self, spec: &Spec) -> Result<Bundle, Problem> {
-        Ok(Bundle::create(&self.art.rootfs, &self.art.checker, spec)?)
+        Ok(Bundle::create_linked(
+            &self.art.rootfs,
+            &self.art.checker,
+            spec,
+        )?)
     }
 
     /// A guard for container `id`.
@@ -445,12 +451,16 @@ impl Drop for Env<'_> {
         host::unmount_under(self.scratch.path());
         let ids = std::mem::take(&mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()));
         for id in ids {
+            // Under the suite's parent, and where a runtime puts a container
+            // without cgroupsPath (/ID): only empty cgroups go.
             for ctrl in &self.host.cgroup_v1 {
                 let _ = fs::remove_dir(format!("/sys/fs/cgroup/{ctrl}/{CGROUP_PARENT}/{id}"));
+                let _ = fs::remove_dir(format!("/sys/fs/cgroup/{ctrl}/{id}"));
             }
             // Pure v2, or the cgroup2 mount of a hybrid host.
             for base in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {
                 let _ = fs::remove_dir(format!("{base}/{CGROUP_PARENT}/{id}"));
+                let _ = fs::remove_dir(format!("{base}/{id}"));
             }
         }
         host::reap_orphans();

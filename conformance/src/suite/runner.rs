@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -100,38 +100,51 @@ pub fn run_target(
     let features = features_of(target);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; cases.len()]);
+    let finished = AtomicBool::new(false);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(case) = cases.get(i) else {
+            break;
+        };
+        let started = Instant::now();
+        let verdict = match Env::new(target, art, host, features.as_ref(), &i.to_string()) {
+            Ok(env) => {
+                let v = Verdict::from(case.run(&env));
+                drop(env);
+                v
+            }
+            Err(e) => Verdict::Fail(format!("cannot set up the case: {e}")),
+        };
+        let verdict = match verdict {
+            Verdict::Fail(m) => Verdict::Fail(one_line(&m)),
+            Verdict::Skip(m) => Verdict::Skip(one_line(&m)),
+            v => v,
+        };
+        let o = Outcome {
+            id: case.id.clone(),
+            group: case.group,
+            clause: case.clause.clone(),
+            verdict,
+            elapsed: started.elapsed(),
+        };
+        progress(&o);
+        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(o);
+    };
     std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(case) = cases.get(i) else {
-                    break;
-                };
-                let started = Instant::now();
-                let verdict = match Env::new(target, art, host, features.as_ref(), &i.to_string()) {
-                    Ok(env) => {
-                        let v = Verdict::from(case.run(&env));
-                        drop(env);
-                        v
-                    }
-                    Err(e) => Verdict::Fail(format!("cannot set up the case: {e}")),
-                };
-                let verdict = match verdict {
-                    Verdict::Fail(m) => Verdict::Fail(one_line(&m)),
-                    Verdict::Skip(m) => Verdict::Skip(one_line(&m)),
-                    v => v,
-                };
-                let o = Outcome {
-                    id: case.id.clone(),
-                    group: case.group,
-                    clause: case.clause.clone(),
-                    verdict,
-                    elapsed: started.elapsed(),
-                };
-                progress(&o);
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(o);
-            });
+        // Reap orphaned container processes (exec'd, detached) promptly, as
+        // an engine's shim would: a zombie keeps a v1 cgroup busy, and the
+        // runtime could not remove it at delete.
+        scope.spawn(|| {
+            while !finished.load(Ordering::Relaxed) {
+                crate::host::reap_orphans();
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let workers: Vec<_> = (0..jobs.max(1)).map(|_| scope.spawn(work)).collect();
+        for w in workers {
+            let _ = w.join();
         }
+        finished.store(true, Ordering::Relaxed);
     });
     crate::host::reap_orphans();
     cleanup_cgroup_parents(host);
@@ -147,6 +160,37 @@ pub fn run_target(
         wall: t0.elapsed(),
         features,
         version: version_of(target),
+    }
+}
+
+/// A private copy of the test rootfs with keel-check in it, which a run's
+/// bundles hard-link (see [`crate::Bundle::create_linked`]). Removed on drop.
+pub struct RunTemplate {
+    dir: tempfile::TempDir,
+    pub art: Artifacts,
+}
+
+impl RunTemplate {
+    pub fn new(art: &Artifacts) -> Result<RunTemplate> {
+        let dir = tempfile::Builder::new()
+            .prefix("keel-conf-tpl-")
+            .tempdir()
+            .map_err(io_err("create the run's template dir"))?;
+        let rootfs = dir.path().join("rootfs");
+        crate::bundle::copy_tree(&art.rootfs, &rootfs)?;
+        let checker = rootfs.join("keel-check");
+        fs::copy(&art.checker, &checker).map_err(io_err("copy keel-check"))?;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&checker, fs::Permissions::from_mode(0o755))
+            .map_err(io_err("chmod keel-check"))?;
+        Ok(RunTemplate {
+            art: Artifacts { checker, rootfs },
+            dir,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
     }
 }
 
