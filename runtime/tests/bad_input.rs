@@ -292,3 +292,64 @@ fn rlimit_above_the_hard_limit() {
         expect_create_refused(ctx, &spec, &["RLIMIT_NOFILE"])
     });
 }
+
+// Failures half-way through create: after the namespaces exist, some mounts
+// are made, or hooks ran. Each must still leave nothing behind.
+
+#[test]
+fn bad_mount_in_the_middle_of_mounts() {
+    each_runtime(|ctx| -> Result<()> {
+        // An unknown filesystem type between good mounts.
+        let mut spec = sleeper();
+        spec.mount("/before-ok", "tmpfs", "tmpfs", &["size=64k"])
+            .mount("/in-the-middle", "keelbogusfs", "none", &[])
+            .mount("/after", "tmpfs", "tmpfs", &["size=64k"]);
+        expect_create_refused(ctx, &spec, &["/in-the-middle"])?;
+        // A bind mount whose source does not exist.
+        let missing = ctx.scratch().join("no-such-source");
+        let mut spec = sleeper();
+        spec.mount("/before-ok", "tmpfs", "tmpfs", &["size=64k"])
+            .mount(
+                "/bind-missing",
+                "bind",
+                missing.to_str().context("path")?,
+                &["bind"],
+            )
+            .mount("/after", "tmpfs", "tmpfs", &["size=64k"]);
+        expect_create_refused(ctx, &spec, &["/bind-missing"])
+    });
+}
+
+#[test]
+fn failing_hooks_during_create() {
+    each_runtime(|ctx| -> Result<()> {
+        // prestart and createRuntime run in the runtime's namespace,
+        // createContainer in the container's (its path resolves there).
+        for kind in ["prestart", "createRuntime", "createContainer"] {
+            let mut spec = sleeper();
+            spec.hook(kind, "/bin/false", &["false"]);
+            expect_create_refused(ctx, &spec, &[kind]).with_context(|| format!("{kind} hook"))?;
+        }
+        // A hook that does not exist at all.
+        let mut spec = sleeper();
+        spec.hook("createRuntime", "/no/such/hook", &["hook"]);
+        expect_create_refused(ctx, &spec, &["/no/such/hook"])
+    });
+}
+
+#[test]
+fn late_failures_in_process_setup() {
+    each_runtime(|ctx| -> Result<()> {
+        // An unknown sysctl: written after the mounts, before exec.
+        let mut spec = sleeper();
+        spec.sysctl("kernel.keel_no_such_sysctl", "1");
+        expect_create_refused(ctx, &spec, &["kernel.keel_no_such_sysctl"])?;
+        // A cwd that is a regular file.
+        let mut spec = sleeper();
+        spec.cwd("/etc/passwd");
+        expect_create_refused(ctx, &spec, &["/etc/passwd"])?;
+        // An executable that is not executable.
+        let spec = Spec::new(&["/etc/passwd"]);
+        expect_create_refused(ctx, &spec, &["/etc/passwd"])
+    });
+}

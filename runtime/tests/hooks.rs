@@ -164,3 +164,79 @@ fn failing_create_runtime_hook_fails_create_cleanly() {
         expect_create_refused(ctx, &spec, &["createRuntime"])
     });
 }
+
+#[test]
+fn slow_hook_is_killed_at_its_timeout() {
+    each_runtime(|ctx| -> Result<()> {
+        // A distinctive duration, to find the hook's process afterwards.
+        let mut spec = sleeper();
+        spec.hook("createRuntime", "/bin/sleep", &["sleep", "47.25"]);
+        set_field(
+            &mut spec,
+            "/hooks/createRuntime/0",
+            "timeout",
+            serde_json::json!(1),
+        )?;
+        let t0 = std::time::Instant::now();
+        expect_create_refused(ctx, &spec, &["createRuntime", "/bin/sleep"])?;
+        let took = t0.elapsed();
+        ensure!(
+            took < Duration::from_secs(15),
+            "create took {took:?} with a 1 s hook timeout"
+        );
+        let left = keel_conformance::host::processes_mentioning(&["sleep 47.25"]);
+        ensure!(left.is_empty(), "the timed-out hook still runs: {left:?}");
+        Ok(())
+    });
+}
+
+#[test]
+fn hook_gets_its_args_and_only_its_env() {
+    each_runtime(|ctx| -> Result<()> {
+        let dir = ctx.scratch().join("hookout");
+        fs::create_dir_all(&dir)?;
+        let d = dir.to_str().context("path")?;
+        let script =
+            format!("printf '%s\\n' \"$0\" \"$@\" > {d}/args; env > {d}/env; cat > {d}/stdin");
+        let mut spec = Spec::new(&["true"]);
+        spec.hook(
+            "createRuntime",
+            "/bin/sh",
+            &["sh", "-c", &script, "zero", "one two", "three"],
+        );
+        set_field(
+            &mut spec,
+            "/hooks/createRuntime/0",
+            "env",
+            serde_json::json!(["KEEL_HOOK_A=alpha beta", "PATH=/usr/bin:/bin", "EMPTY="]),
+        )?;
+        let bundle = ctx.bundle(&spec)?;
+        let id = ctx.id();
+        let mut c = ctx.container(&id);
+        c.run(CreateOptions::bundle(bundle.path()))?.ok()?;
+        let args = fs::read_to_string(dir.join("args")).context("the hook did not run")?;
+        ensure!(
+            args == "zero\none two\nthree\n",
+            "hook args: {args:?} (want zero, \"one two\", three)"
+        );
+        let env = fs::read_to_string(dir.join("env"))?;
+        let mut keys: Vec<&str> = env
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+            // What sh itself adds.
+            .filter(|k| !matches!(*k, "PWD" | "OLDPWD" | "SHLVL" | "_"))
+            .collect();
+        keys.sort_unstable();
+        ensure!(
+            keys == ["EMPTY", "KEEL_HOOK_A", "PATH"],
+            "hook environment has {keys:?} (want exactly the hook's env): {env:?}"
+        );
+        ensure!(
+            env.lines().any(|l| l == "KEEL_HOOK_A=alpha beta"),
+            "hook env: {env:?}"
+        );
+        let stdin: Value = serde_json::from_str(&fs::read_to_string(dir.join("stdin"))?)?;
+        ensure!(stdin["id"] == id.as_str(), "hook stdin: {stdin}");
+        Ok(())
+    });
+}

@@ -359,3 +359,218 @@ fn pid_file_holds_the_container_pid() {
         Ok(())
     });
 }
+
+#[test]
+fn delete_of_a_created_container_needs_force_in_keel() {
+    each_runtime(|ctx| -> Result<()> {
+        let bundle = ctx.bundle(&sleeper())?;
+        let id = ctx.id();
+        let mut c = ctx.container(&id);
+        c.create(CreateOptions::bundle(bundle.path()))?.ok()?;
+        let pid = c.pid().context("no pid after create")?;
+        let out = ctx.rt.delete(&id)?;
+        if ctx.is_keel() {
+            // Deliberate difference (docs/runtime.md): runtime-spec says
+            // delete of a container that is not stopped must fail.
+            keel_error(&out, &[&id, "created"])?;
+            ensure!(
+                c.state()?.status == "created",
+                "a refused delete changed the state"
+            );
+            ensure!(
+                keel_conformance::host::proc_stat(pid).is_some_and(|s| s.0 != 'Z'),
+                "a refused delete killed the init process {pid}"
+            );
+            ctx.rt.delete_force(&id)?.ok()?;
+        } else {
+            // runc 1.1.5 kills and deletes a created container without --force.
+            ensure!(out.success(), "runc refused: {}", out.stderr);
+        }
+        c.forget();
+        ensure!(
+            !ctx.rt.state(&id)?.success(),
+            "state still works after delete"
+        );
+        wait_until(&format!("init {pid} gone"), WAIT, || {
+            keel_conformance::host::proc_stat(pid).is_none_or(|s| s.0 == 'Z')
+        })?;
+        ensure!(ctx.rt.list_json()?.is_empty(), "still listed after delete");
+        Ok(())
+    });
+}
+
+#[test]
+fn kill_all_signals_every_process_in_the_pid_namespace() {
+    each_runtime(|ctx| -> Result<()> {
+        // init (pid 1 of a new pid namespace) traps TERM and keeps running;
+        // its two `sleep 1000` children die of TERM only if they get it too.
+        let script = "trap 'echo TERM >> /tmp/init-got-term' TERM; \
+                      sleep 1000 & sleep 1000 & touch /tmp/ready; \
+                      while :; do sleep 0.05; done";
+        let bundle = ctx.bundle(&Spec::new(&["/bin/sh", "-c", script]))?;
+        let id = ctx.id();
+        let mut c = ctx.container(&id);
+        c.create(CreateOptions::bundle(bundle.path()))?.ok()?;
+        c.start()?.ok()?;
+        wait_for_path(&bundle.rootfs().join("tmp/ready"), WAIT, None)?;
+        let init = c.pid().context("no pid")?;
+        let ns = ns_of(init, "pid").context("init's pid namespace")?;
+        ensure!(
+            Some(ns) != ns_of(std::process::id() as i32, "pid"),
+            "the container has no pid namespace of its own"
+        );
+        let sleepers = pids_in_pid_ns(ns, "sleep 1000");
+        ensure!(sleepers.len() == 2, "sleepers before kill: {sleepers:?}");
+
+        ctx.rt.kill_all(&id, "TERM")?.ok()?;
+        wait_until("both sleep 1000 killed by kill --all", WAIT, || {
+            pids_in_pid_ns(ns, "sleep 1000").is_empty()
+        })?;
+        wait_for_path(&bundle.rootfs().join("tmp/init-got-term"), WAIT, None)
+            .context("init did not get TERM from kill --all")?;
+        ensure!(
+            c.state()?.status == "running",
+            "init does not exit on TERM, yet the container is {}",
+            c.state()?.status
+        );
+        ctx.rt.kill(&id, "KILL")?.ok()?;
+        ctx.rt.wait_status(&id, "stopped", WAIT)?;
+        Ok(())
+    });
+}
+
+/// Start `run` (foreground) of `spec` in the background, wait until the
+/// container wrote /tmp/ready, send `sig` to the runtime process, and
+/// return the runtime's exit code.
+fn run_and_signal(ctx: &Ctx, spec: &Spec, sig: nix::sys::signal::Signal) -> Result<i32> {
+    let bundle = ctx.bundle(spec)?;
+    let id = ctx.id();
+    let _c = ctx.container(&id);
+    let b = bundle.path().to_str().context("path")?;
+    let mut run = Background::spawn(
+        ctx,
+        &["run", "--bundle", b, &id],
+        std::process::Stdio::null(),
+    )?;
+    wait_for_path(&bundle.rootfs().join("tmp/ready"), WAIT, Some(&mut run))?;
+    run.signal(sig)?;
+    let code = run.wait(WAIT)?;
+    // The runtime deletes the container after a foreground run.
+    ensure!(
+        !ctx.rt.state(&id)?.success(),
+        "{id} still exists after `run` returned"
+    );
+    Ok(code)
+}
+
+#[test]
+fn run_forwards_signals_and_exits_with_the_container_status() {
+    use nix::sys::signal::Signal;
+    each_runtime(|ctx| -> Result<()> {
+        // A trap: the container decides its exit code (pid namespace kept:
+        // init with a handler gets the signal).
+        let spec = Spec::new(&[
+            "/bin/sh",
+            "-c",
+            "trap 'exit 7' TERM; touch /tmp/ready; sleep 1000 & wait $!",
+        ]);
+        let code = run_and_signal(ctx, &spec, Signal::SIGTERM)?;
+        ensure!(code == 7, "run exited {code} (want 7 from the TERM trap)");
+
+        // No trap: killed by the signal, 128+N. Without a pid namespace the
+        // process is not an init, so the default action applies.
+        for (sig, want) in [(Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
+            let mut spec = Spec::new(&["/bin/sh", "-c", "touch /tmp/ready; exec sleep 1000"]);
+            spec.remove_namespace("pid");
+            let code = run_and_signal(ctx, &spec, sig)?;
+            ensure!(code == want, "run exited {code} after {sig} (want {want})");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn run_with_a_terminal_proxies_the_pty_in_the_foreground() {
+    each_runtime(|ctx| -> Result<()> {
+        // runc needs one of its stdio to be a terminal (it copies that
+        // terminal's size and mode): give both runtimes a pty as stdin and
+        // collect stdout in a file. The size of that pty must reach the
+        // container's.
+        let ws = nix::pty::Winsize {
+            ws_row: 41,
+            ws_col: 123,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&ws), None).context("openpty")?;
+        // Both runtimes size the pty only after the process started (runc
+        // in its signal forwarder, keel in its copy loop), so poll up to 2 s
+        // for a size instead of racing them. (The SIGWINCH of the resize can
+        // also cut a `$(stty size)` short: retry on any non-size output.)
+        let script = "tty; i=0; while [ $i -lt 100 ]; do \
+                        s=$(stty size 2>/dev/null); case \"$s\" in [1-9]*) break;; esac; \
+                        i=$((i+1)); sleep 0.02; \
+                      done; echo \"$s\"; echo hello-from-the-pty";
+        let mut spec = Spec::new(&["/bin/sh", "-c", script]);
+        spec.terminal(true);
+        let bundle = ctx.bundle(&spec)?;
+        let id = ctx.id();
+        let _c = ctx.container(&id);
+        let b = bundle.path().to_str().context("path")?;
+        let mut run = Background::spawn(
+            ctx,
+            &["run", "--bundle", b, &id],
+            std::process::Stdio::from(pty.slave),
+        )?;
+        let code = run.wait(WAIT)?;
+        drop(pty.master);
+        let (out, err) = run.output();
+        ensure!(
+            code == 0,
+            "run exited {code}; stdout {out:?}; stderr {err:?}"
+        );
+        let lines: Vec<&str> = out.lines().map(|l| l.trim_end_matches('\r')).collect();
+        ensure!(
+            lines.first().is_some_and(|l| l.starts_with("/dev/pts/")),
+            "the process has no pty as stdin: {out:?}"
+        );
+        ensure!(
+            lines.get(1) == Some(&"41 123"),
+            "stty size inside: {out:?} (want 41 123)"
+        );
+        ensure!(
+            lines.get(2) == Some(&"hello-from-the-pty"),
+            "output: {out:?}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn terminal_without_console_socket_when_detached_is_an_error() {
+    each_runtime(|ctx| -> Result<()> {
+        let mut spec = sleeper();
+        spec.terminal(true);
+        for detach in [true, false] {
+            let bundle = ctx.bundle(&spec)?;
+            let id = ctx.id();
+            let mut c = ctx.container(&id);
+            // `run -d`, and `create` (which always detaches).
+            let out = if detach {
+                c.run(CreateOptions {
+                    detach: true,
+                    ..CreateOptions::bundle(bundle.path())
+                })?
+            } else {
+                c.create(CreateOptions::bundle(bundle.path()))?
+            };
+            if ctx.is_keel() {
+                keel_error(&out, &["console-socket"])?;
+            } else {
+                failed_with_1(&out)?;
+            }
+            ctx.nothing_left(&id, bundle.path())?;
+        }
+        Ok(())
+    });
+}

@@ -244,3 +244,101 @@ fn terminal_over_console_socket() {
         Ok(())
     });
 }
+
+#[test]
+fn console_size_is_what_stty_sees() {
+    each_runtime(|ctx| -> Result<()> {
+        let mut spec = Spec::new(&["/bin/sh", "-c", "stty size; tty"]);
+        spec.terminal(true).console_size(37, 111);
+        let bundle = ctx.bundle(&spec)?;
+        let sock = ConsoleSocket::listen(ctx.scratch())?;
+        let id = ctx.id();
+        let mut c = ctx.container(&id);
+        c.create(CreateOptions {
+            console_socket: Some(sock.path().to_path_buf()),
+            ..CreateOptions::bundle(bundle.path())
+        })?
+        .ok()?;
+        let master = sock.master()?;
+        c.start()?.ok()?;
+        let text = read_pty(master, Duration::from_secs(20))?;
+        let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
+        ensure!(
+            lines.first() == Some(&"37 111"),
+            "stty size through the pty: {text:?} (want 37 111)"
+        );
+        ensure!(
+            lines.get(1).is_some_and(|l| l.starts_with("/dev/pts/")),
+            "stdin is not the pty: {text:?}"
+        );
+        Ok(())
+    });
+}
+
+/// Run `sh -c "cut …/proc/self/stat; ionice"` with `scheduler` and
+/// `ioPriority` set, returning `(nice, policy, ionice output)` as seen by
+/// a process inside.
+fn sched_inside(
+    ctx: &Ctx,
+    scheduler: serde_json::Value,
+    io: serde_json::Value,
+) -> Result<(i32, u32, String)> {
+    let mut spec = Spec::new(&["/bin/sh", "-c", "cut -d' ' -f19,41 /proc/self/stat; ionice"]);
+    spec.set("/process/scheduler", scheduler)
+        .set("/process/ioPriority", io);
+    let bundle = ctx.bundle(&spec)?;
+    let id = ctx.id();
+    let mut c = ctx.container(&id);
+    let out = c.run(CreateOptions::bundle(bundle.path()))?;
+    ensure!(out.code == 0, "run exited {}: {}", out.code, out.stderr);
+    let mut lines = out.stdout.lines();
+    let stat = lines.next().context("no /proc/self/stat fields")?;
+    let (nice, policy) = stat.split_once(' ').context("bad stat fields")?;
+    Ok((
+        nice.parse()?,
+        policy.trim().parse()?,
+        lines.next().unwrap_or("").to_string(),
+    ))
+}
+
+#[test]
+fn scheduler_and_io_priority() {
+    use serde_json::json;
+    each_runtime(|ctx| -> Result<()> {
+        // runc 1.1.5 ignores process.scheduler and process.ioPriority (they
+        // came in runc 1.2): keel only.
+        if !ctx.is_keel() {
+            return Ok(());
+        }
+        // SCHED_BATCH is policy 3, SCHED_IDLE 5 (sched.h); the default is
+        // SCHED_OTHER (0) with "none: prio 0", so each case can fail.
+        let got = sched_inside(
+            ctx,
+            json!({"policy": "SCHED_BATCH", "nice": 5}),
+            json!({"class": "IOPRIO_CLASS_BE", "priority": 4}),
+        )?;
+        ensure!(
+            got == (5, 3, "best-effort: prio 4".to_string()),
+            "SCHED_BATCH nice 5, BE 4: inside (nice, policy, ionice) = {got:?}"
+        );
+        let got = sched_inside(
+            ctx,
+            json!({"policy": "SCHED_IDLE"}),
+            json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
+        )?;
+        ensure!(
+            got.1 == 5 && got.2 == "idle",
+            "SCHED_IDLE, IOPRIO_CLASS_IDLE: inside (nice, policy, ionice) = {got:?}"
+        );
+        let got = sched_inside(
+            ctx,
+            json!({"policy": "SCHED_OTHER", "nice": 7}),
+            json!({"class": "IOPRIO_CLASS_BE", "priority": 7}),
+        )?;
+        ensure!(
+            got == (7, 0, "best-effort: prio 7".to_string()),
+            "SCHED_OTHER nice 7, BE 7: inside (nice, policy, ionice) = {got:?}"
+        );
+        Ok(())
+    });
+}

@@ -361,3 +361,59 @@ pub fn parse_dev_ino(line: &str) -> Option<(u64, u64)> {
     let mut it = line.split_whitespace();
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
+
+/// Set the field `key` of the existing JSON object at `pointer` (which,
+/// unlike [`Spec::set`], may go through arrays: "/hooks/prestart/0").
+pub fn set_field(spec: &mut Spec, pointer: &str, key: &str, v: serde_json::Value) -> Result<()> {
+    let obj = spec
+        .value_mut()
+        .pointer_mut(pointer)
+        .and_then(serde_json::Value::as_object_mut)
+        .with_context(|| format!("no object at {pointer}"))?;
+    obj.insert(key.to_string(), v);
+    Ok(())
+}
+
+/// Processes (other than this one) holding an open fd on a path under one
+/// of `dirs`: e.g. a container init still holding its exec fifo under
+/// `--root` after a runtime lost track of it.
+pub fn fd_holders(dirs: &[&Path]) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let holds = fs::read_dir(e.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|fd| fs::read_link(fd.path()).ok())
+            .any(|t| dirs.iter().any(|d| t.starts_with(d)));
+        if holds {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// On drop, SIGKILLs (by PID) every process still holding an fd under one
+/// of its dirs: the cleanup of last resort for races that can orphan a
+/// container's init.
+pub struct KillHolders(pub Vec<PathBuf>);
+
+impl Drop for KillHolders {
+    fn drop(&mut self) {
+        let dirs: Vec<&Path> = self.0.iter().map(PathBuf::as_path).collect();
+        for pid in fd_holders(&dirs) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        host::reap_orphans();
+    }
+}
