@@ -1154,6 +1154,35 @@ fn ctr_echo(c: &Containerd, rt: &Rt) -> Result<()> {
     Ok(())
 }
 
+/// `cmd` run under script(1), which gives it a terminal; its exit code is
+/// the command's.
+fn under_script(cmd: &Command) -> Result<Out> {
+    let line: Vec<String> = std::iter::once(cmd.get_program().to_string_lossy().into_owned())
+        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .map(|a| shq(&a))
+        .collect();
+    run(Command::new("script").args(["-qec", &line.join(" "), "/dev/null"]))
+}
+
+fn ctr_tty(c: &Containerd, rt: &Rt) -> Result<()> {
+    let id = format!("{}-tty", rt.name);
+    let _g = CtrGuard { c, id: id.clone() };
+    // The runtime gets --console-socket at create and hands the pty over.
+    let out = under_script(&c.run_cmd(
+        rt,
+        &["--rm", "--tty"],
+        &id,
+        &["sh", "-c", "tty; echo tty-ok; exit 5"],
+    ))?;
+    out.expect(5)?;
+    ensure!(
+        out.stdout.contains("/dev/pts/") && out.stdout.contains("tty-ok"),
+        "`ctr run --tty` printed {:?} (want a /dev/pts/N and tty-ok)",
+        out.stdout
+    );
+    Ok(())
+}
+
 fn ctr_exit_code(c: &Containerd, rt: &Rt) -> Result<()> {
     let id = format!("{}-exit", rt.name);
     let _g = CtrGuard { c, id: id.clone() };
@@ -1199,11 +1228,7 @@ fn ctr_exec(c: &Containerd, rt: &Rt) -> Result<()> {
         "-c",
         "tty; echo tty-ok; exit 4",
     ]);
-    let line: Vec<String> = std::iter::once(ctr_cmd.get_program().to_string_lossy().into_owned())
-        .chain(ctr_cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
-        .map(|a| shq(&a))
-        .collect();
-    let out = run(Command::new("script").args(["-qec", &line.join(" "), "/dev/null"]))?;
+    let out = under_script(&ctr_cmd)?;
     out.expect(4)?;
     ensure!(
         out.stdout.contains("/dev/pts/") && out.stdout.contains("tty-ok"),
@@ -1798,6 +1823,7 @@ fn containerd() {
         for rt in &rts {
             suite.case(rt, "ctr run echo", || ctr_echo(&c, rt));
             suite.case(rt, "ctr run exit code", || ctr_exit_code(&c, rt));
+            suite.case(rt, "ctr run --tty", || ctr_tty(&c, rt));
             suite.case(rt, "ctr task exec (and --tty)", || ctr_exec(&c, rt));
             suite.case(rt, "ctr task pause/resume", || ctr_pause_resume(&c, rt));
             suite.case(rt, "ctr task ps", || ctr_ps(&c, rt));
