@@ -31,12 +31,13 @@ trap 'rm -rf "$work"' EXIT
 "$here/mkbundle.sh" "$work/base" /bin/true >/dev/null
 for case in netns seccomp limits; do
 	mkdir -p "$work/$case"
-	ln -s ../base/rootfs "$work/$case/rootfs"
 done
 python3 - "$work" "$ws/runtime/tests/data/seccomp-docker-default.json" <<'PY'
 import json, sys
 work, profile = sys.argv[1], sys.argv[2]
 base = json.load(open(f"{work}/base/config.json"))
+# One rootfs for every case, by absolute path (runc refuses a symlinked root).
+base["root"]["path"] = f"{work}/base/rootfs"
 with_net = json.loads(json.dumps(base))
 base["linux"]["namespaces"] = [n for n in base["linux"]["namespaces"] if n["type"] != "network"]
 json.dump(base, open(f"{work}/base/config.json", "w"))
