@@ -142,14 +142,8 @@ pub fn validate(path: &Path, bundle: &Path, spec: &Spec) -> Result<PathBuf, Conf
             format!("{} must be an absolute path", process.cwd().display()),
         ));
     }
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
-            return Err(invalid(
-                &format!("mounts[{i}].destination"),
-                format!("{} must be an absolute path", m.destination().display()),
-            ));
-        }
-    }
+    // A relative mount destination is relative to the container's `/`
+    // (config.md); the rootfs code resolves every destination that way.
     if let Some(linux) = spec.linux() {
         let mut seen = HashSet::new();
         let mut user = false;

@@ -27,8 +27,23 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "norelatime",
     "nostrictatime",
     "nosuid",
+    "nosymfollow",
     "private",
     "rbind",
+    "ratime",
+    "rdev",
+    "rdiratime",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnosuid",
+    "rnosymfollow",
+    "rro",
+    "rrw",
+    "rsuid",
+    "rsymfollow",
     "relatime",
     "remount",
     "ro",
@@ -42,6 +57,7 @@ pub const MOUNT_OPTIONS: &[&str] = &[
     "slave",
     "strictatime",
     "suid",
+    "symfollow",
     "sync",
     "unbindable",
 ];
@@ -81,7 +97,8 @@ mod tests {
         for o in MOUNT_OPTIONS {
             assert!(
                 crate::rootfs::options::flag_word(o).is_some()
-                    || crate::rootfs::options::propagation_word(o).is_some(),
+                    || crate::rootfs::options::propagation_word(o).is_some()
+                    || crate::rootfs::options::recursive_word(o).is_some(),
                 "{o} is advertised but not parsed"
             );
         }

@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::Mode;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::{
-    LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxIdMapping, LinuxResources, Spec,
-};
+use oci_spec::runtime::{LinuxIdMapping, LinuxResources, Spec};
 
 use super::{hook_state, Error, Globals};
 use crate::cgroups::{CgroupsPath, Manager};
@@ -272,33 +270,16 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
     Ok(state.pid)
 }
 
-/// `linux.resources` with the devices every container may use appended,
-/// as runc does: the config's rules first, then allow rules for
-/// `linux.devices`, then runc's default allow list.
+/// `linux.resources` with runc's default device allow list appended after
+/// the config's rules. Devices in `linux.devices` get no rule of their own:
+/// the config's rules decide (`docker run --device X:r` relies on a
+/// read-only rule not being widened).
 pub fn cgroup_resources(spec: &Spec) -> LinuxResources {
     let linux = spec.linux().as_ref();
     let mut r = linux
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
     let mut devs = r.devices().clone().unwrap_or_default();
-    for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
-        // Only character and block devices have cgroup rules; fifos need none.
-        let typ = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => LinuxDeviceType::C,
-            LinuxDeviceType::B => LinuxDeviceType::B,
-            _ => continue,
-        };
-        if let Ok(rule) = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(typ)
-            .major(d.major())
-            .minor(d.minor())
-            .access("rwm")
-            .build()
-        {
-            devs.push(rule);
-        }
-    }
     devs.extend(crate::cgroups::runc_default_rules());
     r.set_devices(Some(devs));
     r

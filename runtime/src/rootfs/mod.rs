@@ -161,7 +161,7 @@ impl Rootfs<'_> {
             }
         }
         let data = (!data.is_empty()).then_some(data.as_str());
-        let flags = opts.flags & !MsFlags::MS_REMOUNT;
+        let flags = opts.flags.difference(MsFlags::MS_REMOUNT);
         let res = mount(Some(source), &fd_path(&target), Some(typ), flags, data);
         match res {
             Err(nix::Error::EPERM) if typ == "sysfs" => {
@@ -309,6 +309,15 @@ fn bind_at(
 }
 
 fn apply_propagation(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> io::Result<()> {
+    if opts.rec_set != 0 || opts.rec_clr != 0 {
+        let top = open_in_root(root.as_fd(), dest)?;
+        let attr = crate::sys::MountAttr {
+            attr_set: opts.rec_set,
+            attr_clr: opts.rec_clr,
+            ..Default::default()
+        };
+        crate::sys::mount_setattr(top.as_fd(), true, &attr)?;
+    }
     if opts.propagation.is_empty() {
         return Ok(());
     }

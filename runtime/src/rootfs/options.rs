@@ -15,6 +15,10 @@ pub struct MountOptions {
     pub data: String,
     /// Options keel recognises but handles itself (`tmpcopyup`, `idmap`…).
     pub extra: Vec<String>,
+    /// Recursive attributes (`rro`, `rnosuid`, …): MOUNT_ATTR_* bits to set
+    /// and to clear on the mount and every mount below it.
+    pub rec_set: u64,
+    pub rec_clr: u64,
 }
 
 impl Default for MountOptions {
@@ -24,6 +28,8 @@ impl Default for MountOptions {
             propagation: Vec::new(),
             data: String::new(),
             extra: Vec::new(),
+            rec_set: 0,
+            rec_clr: 0,
         }
     }
 }
@@ -35,7 +41,8 @@ impl MountOptions {
 
     /// Flags that need a remount when set on a bind mount.
     pub fn remount_flags(&self) -> MsFlags {
-        self.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+        self.flags
+            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
     }
 }
 
@@ -46,10 +53,20 @@ pub fn parse(options: &[String]) -> MountOptions {
     for opt in options {
         let opt = opt.as_str();
         if let Some((clear, flag)) = flag_word(opt) {
+            // `remove`/`difference` keep bits bitflags does not name
+            // (MS_NOSYMFOLLOW); `& !x` would drop them.
             if clear {
-                o.flags &= !flag;
+                o.flags.remove(flag);
             } else {
                 o.flags |= flag;
+            }
+        } else if let Some((clear, bit)) = recursive_word(opt) {
+            if clear {
+                o.rec_clr |= bit;
+                o.rec_set &= !bit;
+            } else {
+                o.rec_set |= bit;
+                o.rec_clr &= !bit;
             }
         } else if let Some(p) = propagation_word(opt) {
             o.propagation.push(p);
@@ -62,6 +79,9 @@ pub fn parse(options: &[String]) -> MountOptions {
     o.data = data.join(",");
     o
 }
+
+/// MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
+pub const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
 
 /// `(clear?, flag)` for the words mount(8) knows.
 pub fn flag_word(opt: &str) -> Option<(bool, MsFlags)> {
@@ -88,6 +108,8 @@ pub fn flag_word(opt: &str) -> Option<(bool, MsFlags)> {
         "norelatime" => (true, MsFlags::MS_RELATIME),
         "nostrictatime" => (true, MsFlags::MS_STRICTATIME),
         "nosuid" => (false, MsFlags::MS_NOSUID),
+        "nosymfollow" => (false, MS_NOSYMFOLLOW),
+        "symfollow" => (true, MS_NOSYMFOLLOW),
         "rbind" => (false, MsFlags::MS_BIND | MsFlags::MS_REC),
         "relatime" => (false, MsFlags::MS_RELATIME),
         "remount" => (false, MsFlags::MS_REMOUNT),
@@ -97,6 +119,34 @@ pub fn flag_word(opt: &str) -> Option<(bool, MsFlags)> {
         "strictatime" => (false, MsFlags::MS_STRICTATIME),
         "suid" => (true, MsFlags::MS_NOSUID),
         "sync" => (false, MsFlags::MS_SYNCHRONOUS),
+        _ => return None,
+    })
+}
+
+/// `(clear?, MOUNT_ATTR_*)` for the recursive words (`rro`, `rnosuid`, …).
+pub fn recursive_word(opt: &str) -> Option<(bool, u64)> {
+    const RDONLY: u64 = 0x1;
+    const NOSUID: u64 = 0x2;
+    const NODEV: u64 = 0x4;
+    const NOEXEC: u64 = 0x8;
+    const NOATIME: u64 = 0x10;
+    const NODIRATIME: u64 = 0x80;
+    const NOSYMFOLLOW: u64 = 0x0020_0000;
+    Some(match opt {
+        "rro" => (false, RDONLY),
+        "rrw" => (true, RDONLY),
+        "rnosuid" => (false, NOSUID),
+        "rsuid" => (true, NOSUID),
+        "rnodev" => (false, NODEV),
+        "rdev" => (true, NODEV),
+        "rnoexec" => (false, NOEXEC),
+        "rexec" => (true, NOEXEC),
+        "rnoatime" => (false, NOATIME),
+        "ratime" => (true, NOATIME),
+        "rnodiratime" => (false, NODIRATIME),
+        "rdiratime" => (true, NODIRATIME),
+        "rnosymfollow" => (false, NOSYMFOLLOW),
+        "rsymfollow" => (true, NOSYMFOLLOW),
         _ => return None,
     })
 }

@@ -235,3 +235,37 @@ pub fn default_signal_dispositions() {
         }
     }
 }
+
+/// The kernel's `struct mount_attr` (mount_setattr(2)).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+/// Applies `attr` to the mount `fd` refers to and, with `recursive`, to
+/// every mount below it (mount_setattr(2), AT_EMPTY_PATH).
+pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttr) -> io::Result<()> {
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let flags = libc::AT_EMPTY_PATH as libc::c_uint | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: an empty NUL-terminated path, a valid fd, and a properly sized
+    // mount_attr that outlives the call; the kernel only reads it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -252,7 +252,7 @@ pub struct UpdateArgs {
     #[arg(long = "kernel-memory-tcp")]
     pub kernel_memory_tcp: Option<String>,
     /// CPU shares (relative weight vs. other containers).
-    #[arg(long = "cpu-shares")]
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_shares: Option<u64>,
     /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period.
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
