@@ -419,8 +419,13 @@ fn kill_all_signals_every_process_in_the_pid_namespace() {
             Some(ns) != ns_of(std::process::id() as i32, "pid"),
             "the container has no pid namespace of its own"
         );
-        let sleepers = pids_in_pid_ns(ns, "sleep 1000");
-        ensure!(sleepers.len() == 2, "sleepers before kill: {sleepers:?}");
+        // `sleep 1000 &` may still be a forked shell when /tmp/ready appears.
+        let mut sleepers = Vec::new();
+        let seen = wait_until("both sleep 1000 running", WAIT, || {
+            sleepers = pids_in_pid_ns(ns, "sleep 1000");
+            sleepers.len() == 2
+        });
+        ensure!(seen.is_ok(), "sleepers before kill: {sleepers:?}");
 
         ctx.rt.kill_all(&id, "TERM")?.ok()?;
         wait_until("both sleep 1000 killed by kill --all", WAIT, || {
