@@ -26,6 +26,9 @@ cargo build --release --workspace
 step "unit and integration tests (keel and runc side by side)"
 cargo test --release --workspace
 
+step "OCI conformance suite: keel vs runc side by side"
+"$here/conformance.sh"
+
 step "hoist parser goldens still match BuildKit's parser"
 python3 "$here/parser-diff.py" check
 
