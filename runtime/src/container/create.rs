@@ -35,6 +35,16 @@ pub enum ConsoleTarget {
     Fd(OwnedFd),
 }
 
+impl ConsoleTarget {
+    /// The socket the container sends its pty master over (connecting to a path).
+    pub fn into_fd(self) -> Result<OwnedFd, Error> {
+        Ok(match self {
+            ConsoleTarget::Fd(fd) => fd,
+            ConsoleTarget::Path(p) => crate::console::connect(&p)?.into(),
+        })
+    }
+}
+
 /// The flags of `keel create`.
 #[derive(Debug)]
 pub struct CreateOpts {
@@ -92,12 +102,10 @@ pub fn create(g: &Globals, o: CreateOpts) -> Result<i32, Error> {
             .and_then(|l| l.namespaces().as_deref())
             .unwrap_or(&[]),
     )?;
-    let console: Option<OwnedFd> = match o.console {
-        None => None,
-        Some(ConsoleTarget::Fd(fd)) => Some(fd),
-        Some(ConsoleTarget::Path(p)) => Some(crate::console::connect(&p)?.into()),
+    let console = match o.console {
+        Some(c) if terminal => Some(c.into_fd()?),
+        _ => None,
     };
-    let console = if terminal { console } else { None };
     let linux = spec.linux().as_ref();
     let resources = cgroup_resources(spec);
     let cgroup = Manager::detect(&CgroupsPath::from_spec(

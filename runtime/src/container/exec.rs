@@ -5,16 +5,14 @@
 //! `--process FILE`. Without `-d`, keel waits for it, forwards signals and
 //! exits with its status, like `run`.
 
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, Process};
 
 use super::create::{write_pid_file, ConsoleTarget};
-use super::run::{recv_fd, supervise};
+use super::run::{block, forwarded_signals, own_console, receive_master, supervise};
 use super::{cgroup_of, hook_state, load, Error, Globals};
 use crate::channel::{self, ChildMsg, ParentMsg};
 use crate::process::exec::{intermediate, namespaces_of, ExecArgs};
@@ -70,23 +68,11 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
     }
     let process = build_process(l.state.config.process().as_ref(), &o)?;
     let terminal = process.terminal().unwrap_or(false);
-    let mut console_peer = None;
-    if terminal && o.console.is_none() {
-        if o.detach {
-            return Err(Error::Unsupported(
-                "cannot allocate a tty if keel will detach without setting --console-socket".into(),
-            ));
-        }
-        let (ours, theirs) = UnixStream::pair().map_err(Error::io("console socketpair"))?;
-        o.console = Some(ConsoleTarget::Fd(theirs.into()));
-        console_peer = Some(ours);
-    }
+    let console_peer = own_console(terminal, &mut o.console, o.detach)?;
     let console = match o.console.take() {
-        None => None,
-        Some(ConsoleTarget::Fd(fd)) => Some(fd),
-        Some(ConsoleTarget::Path(p)) => Some(crate::console::connect(&p)?.into()),
+        Some(c) if terminal => Some(c.into_fd()?),
+        _ => None,
     };
-    let console = if terminal { console } else { None };
     let linux = l.state.config.linux().as_ref();
     let seccomp = match linux.and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(Filter::compile_cached(s, &g.root.join("seccomp-cache"))?),
@@ -106,13 +92,10 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
     )))?;
     let (parent, child) = channel::pair()?;
 
-    let mut mask = SigSet::all();
-    mask.remove(Signal::SIGKILL);
-    mask.remove(Signal::SIGSTOP);
+    let mask = forwarded_signals();
     let _ = nix::sys::prctl::set_child_subreaper(true);
     if !o.detach {
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
-            .map_err(|e| Error::io("sigprocmask")(e.into()))?;
+        block(&mask)?;
     }
     let inter = match sys::fork().map_err(|e| Error::io("fork")(e.into()))? {
         ForkResult::Child => {
@@ -174,13 +157,7 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
     if o.detach {
         return Ok(0);
     }
-    let master = match console_peer {
-        Some(sock) => Some(
-            recv_fd(std::os::fd::AsFd::as_fd(&sock))
-                .map_err(Error::io("receive the pty master"))?,
-        ),
-        None => None,
-    };
+    let master = console_peer.map(receive_master).transpose()?;
     supervise(pid, &mask, master.as_ref())
 }
 

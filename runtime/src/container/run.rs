@@ -39,33 +39,16 @@ pub fn run(g: &Globals, mut o: RunOpts) -> Result<i32, Error> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    let mut console_peer = None;
-    if terminal && o.create.console.is_none() {
-        if o.detach {
-            return Err(Error::Unsupported(
-                "cannot allocate a tty if keel will detach without setting --console-socket".into(),
-            ));
-        }
-        let (ours, theirs) = UnixStream::pair().map_err(Error::io("console socketpair"))?;
-        o.create.console = Some(ConsoleTarget::Fd(theirs.into()));
-        console_peer = Some(ours);
-    }
-    // Block every signal we forward before the container exists, so none is lost.
-    let mut mask = SigSet::all();
-    mask.remove(Signal::SIGKILL);
-    mask.remove(Signal::SIGSTOP);
+    let console_peer = own_console(terminal, &mut o.create.console, o.detach)?;
+    let mask = forwarded_signals();
     if !o.detach {
         if !o.no_subreaper {
             let _ = nix::sys::prctl::set_child_subreaper(true);
         }
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
-            .map_err(|e| Error::io("sigprocmask")(e.into()))?;
+        block(&mask)?;
     }
     let pid = create(g, o.create)?;
-    let master = match console_peer {
-        Some(sock) => Some(recv_fd(sock.as_fd()).map_err(Error::io("receive the pty master"))?),
-        None => None,
-    };
+    let master = console_peer.map(receive_master).transpose()?;
     if let Err(e) = start(g, &id) {
         let _ = delete(g, &id, true);
         return Err(e);
@@ -78,6 +61,47 @@ pub fn run(g: &Globals, mut o: RunOpts) -> Result<i32, Error> {
         delete(g, &id, true)?;
     }
     Ok(code)
+}
+
+/// With a terminal and no `--console-socket`, keel keeps the pty master
+/// itself: sets `console` to one end of a socketpair and returns the other.
+/// Detached, nobody would read the pty, so that is an error.
+pub(crate) fn own_console(
+    terminal: bool,
+    console: &mut Option<ConsoleTarget>,
+    detach: bool,
+) -> Result<Option<UnixStream>, Error> {
+    if !terminal || console.is_some() {
+        return Ok(None);
+    }
+    if detach {
+        return Err(Error::Unsupported(
+            "cannot allocate a tty if keel will detach without setting --console-socket".into(),
+        ));
+    }
+    let (ours, theirs) = UnixStream::pair().map_err(Error::io("console socketpair"))?;
+    *console = Some(ConsoleTarget::Fd(theirs.into()));
+    Ok(Some(ours))
+}
+
+/// The pty master the container sent over our end of the console pair.
+pub(crate) fn receive_master(sock: UnixStream) -> Result<OwnedFd, Error> {
+    recv_fd(sock.as_fd()).map_err(Error::io("receive the pty master"))
+}
+
+/// Every signal a foreground `run`/`exec` forwards to the container.
+pub(crate) fn forwarded_signals() -> SigSet {
+    let mut mask = SigSet::all();
+    mask.remove(Signal::SIGKILL);
+    mask.remove(Signal::SIGSTOP);
+    mask
+}
+
+/// Blocks `mask` before the container exists, so no signal is lost before
+/// the signalfd reads it.
+pub(crate) fn block(mask: &SigSet) -> Result<(), Error> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(mask), None)
+        .map_err(|e| Error::io("sigprocmask")(e.into()))
 }
 
 pub(crate) fn supervise(pid: i32, mask: &SigSet, master: Option<&OwnedFd>) -> Result<i32, Error> {
