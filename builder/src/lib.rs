@@ -1,5 +1,22 @@
-//! hoist: the image builder of keel. This crate holds the Dockerfile front
-//! end (see `dockerfile` and docs/hoist.md); the store, cache, layers and the
-//! `hoist` binary come next.
+//! hoist: the image builder of keel, a pipeline modelled on BuildKit's.
+//!
+//! - [`dockerfile`]: text → typed, expanded stages (parser, instructions, scoping);
+//! - [`context`]: the build context: `.dockerignore`, walking, content hashing, globs;
+//! - [`copy`]: COPY/ADD semantics → layer [`layer::Entry`]s;
+//! - [`layer`]: deterministic tar layers, compression, applying layers to a directory;
+//! - [`store`]: the content store (an OCI layout, atomic and verified), refs, cache records, locks;
+//! - [`archive`]: `save`/`load` (docker-archive, OCI archive, OCI layout) and `unpack` to a bundle;
+//! - [`build`]: the cached solver that runs the steps, and its progress output;
+//! - [`digest`], [`image`]: digests and the image formats.
+//!
+//! The `hoist` binary (src/bin/hoist) only parses its command line.
 
+pub mod archive;
+pub mod build;
+pub mod context;
+pub mod copy;
+pub mod digest;
 pub mod dockerfile;
+pub mod image;
+pub mod layer;
+pub mod store;
