@@ -6,6 +6,7 @@
 //! - [`layer`]: deterministic tar layers, compression, applying layers to a directory;
 //! - [`store`]: the content store (an OCI layout, atomic and verified), refs, cache records, locks;
 //! - [`archive`]: `save`/`load` (docker-archive, OCI archive, OCI layout) and `unpack` to a bundle;
+//! - [`bundle`]: an image unpacked to a runtime bundle (rootfs + config.json);
 //! - [`build`]: the cached solver that runs the steps, and its progress output;
 //! - [`digest`], [`image`]: digests and the image formats.
 //!
@@ -13,6 +14,7 @@
 
 pub mod archive;
 pub mod build;
+pub mod bundle;
 pub mod context;
 pub mod copy;
 pub mod digest;
