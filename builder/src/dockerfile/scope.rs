@@ -107,6 +107,15 @@ pub trait BaseImages {
         image: &str,
         platform: Option<&Platform>,
     ) -> Result<Vec<(String, String)>, String>;
+
+    /// The `OnBuild` triggers of `image`'s config, run once right after FROM.
+    fn onbuild(
+        &mut self,
+        _image: &str,
+        _platform: Option<&Platform>,
+    ) -> Result<Vec<String>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// Base images with an empty environment (no store; for tests and `--check`).
@@ -150,6 +159,8 @@ pub struct ResolvedStage {
     pub env: Vec<(String, String)>,
     /// Stages this one reads from: its base and `--from` references.
     pub deps: Vec<usize>,
+    /// How many leading steps are the base image's ONBUILD triggers.
+    pub triggers: usize,
 }
 
 /// The outcome of resolving a build.
@@ -309,7 +320,39 @@ pub fn resolve(
                 )
             })?,
         };
-        let stage = r.stage_body(i, base, platform, base_env)?;
+        let triggers = match &base {
+            BaseRef::Scratch => Vec::new(),
+            BaseRef::Stage(j) => done[*j]
+                .as_ref()
+                .map(|s| {
+                    s.steps
+                        .iter()
+                        .filter_map(|st| match &st.command.instruction {
+                            Instruction::Onbuild(o) => Some(o.expression.clone()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            BaseRef::Image(image) => {
+                images.onbuild(image, platform.as_ref()).map_err(|reason| {
+                    r.error_at(
+                        stages.stages[i].from_line,
+                        stages.stages[i].from_line,
+                        NodeError::new(
+                            ErrorKind::BaseImage {
+                                image: image.clone(),
+                                reason,
+                            },
+                            stages.stages[i].from.image.clone(),
+                            "load it first with `hoist load -i IMAGE.tar`",
+                        ),
+                    )
+                })?
+            }
+        };
+        let trigger_commands = r.trigger_commands(i, &triggers)?;
+        let stage = r.stage_body(i, base, platform, base_env, trigger_commands)?;
         work.extend(stage.deps.iter().copied().filter(|&d| done[d].is_none()));
         done[i] = Some(stage);
     }
@@ -458,14 +501,68 @@ impl Resolver<'_> {
         Ok(None)
     }
 
+    /// Parses a base image's ONBUILD triggers into commands placed at the
+    /// stage's FROM line.
+    fn trigger_commands(&self, i: usize, triggers: &[String]) -> Result<Vec<Command>, Error> {
+        let line = self.stages.stages[i].from_line;
+        let mut out = Vec::new();
+        for t in triggers {
+            let text = format!("FROM scratch\n{t}\n");
+            let parsed = super::parser::parse(&text, "ONBUILD trigger")
+                .and_then(|df| super::stages::build_stages(&df))
+                .and_then(|st| {
+                    let bad = st.stages.len() != 1
+                        || st.stages.iter().flat_map(|s| &s.commands).any(|c| {
+                            matches!(
+                                c.instruction,
+                                Instruction::Onbuild(_) | Instruction::Maintainer(_)
+                            )
+                        });
+                    if bad {
+                        Err(Error {
+                            at: Location {
+                                file: "ONBUILD trigger".into(),
+                                line: 2,
+                                col: 1,
+                            },
+                            kind: Box::new(ErrorKind::InvalidOnbuildTrigger { trigger: t.clone() }),
+                            text: t.clone(),
+                            hint: String::new(),
+                        })
+                    } else {
+                        Ok(st)
+                    }
+                });
+            let stages = parsed.map_err(|e| {
+                self.error_at(
+                    line,
+                    line,
+                    NodeError::new(
+                        ErrorKind::InvalidOnbuildTrigger { trigger: t.clone() },
+                        t.clone(),
+                        format!("the base image's ONBUILD trigger does not parse: {e}"),
+                    ),
+                )
+            })?;
+            for mut c in stages.stages.into_iter().flat_map(|s| s.commands) {
+                c.start_line = line;
+                c.end_line = line;
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
     fn stage_body(
         &mut self,
         i: usize,
         base: BaseRef,
         platform: Option<Platform>,
         base_env: Vec<(String, String)>,
+        triggers: Vec<Command>,
     ) -> Result<ResolvedStage, Error> {
         let stage = &self.stages.stages[i];
+        let trigger_count = triggers.len();
         let mut env = Vars::default();
         for (k, v) in base_env {
             env.set(&k, v);
@@ -476,7 +573,7 @@ impl Resolver<'_> {
         if let BaseRef::Stage(j) = base {
             deps.push(j);
         }
-        for command in &stage.commands {
+        for command in triggers.iter().chain(&stage.commands) {
             let (start, end) = (command.start_line, command.end_line);
             let vars = StageVars {
                 env: &env,
@@ -558,6 +655,7 @@ impl Resolver<'_> {
             steps,
             env: env.0,
             deps,
+            triggers: trigger_count,
         })
     }
 
