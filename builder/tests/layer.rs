@@ -68,7 +68,10 @@ fn apply(tar: &[u8], root: &Path) -> Result<hoist::layer::ApplyStats, LayerError
 }
 
 /// (name, typeflag, link, pax records) of every header, via the tar crate.
-fn headers(tar: &[u8]) -> Result<Vec<(String, u8, String, BTreeMap<String, Vec<u8>>)>> {
+/// (name, typeflag, link name, PAX records).
+type Header = (String, u8, String, BTreeMap<String, Vec<u8>>);
+
+fn headers(tar: &[u8]) -> Result<Vec<Header>> {
     let mut a = tar::Archive::new(tar);
     let mut out = Vec::new();
     for e in a.entries()? {

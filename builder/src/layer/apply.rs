@@ -772,7 +772,8 @@ mod tests {
         let opts = ApplyOptions::default();
         let out = outside.to_str().unwrap();
 
-        let cases: Vec<(Vec<(&str, EntryType, &str)>, bool)> = vec![
+        type Case<'a> = (Vec<(&'a str, EntryType, &'a str)>, bool);
+        let cases: Vec<Case<'_>> = vec![
             (
                 vec![
                     ("a", EntryType::Symlink, out),
