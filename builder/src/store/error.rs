@@ -115,9 +115,7 @@ impl StoreError {
                 io::ErrorKind::InvalidData
             }
             StoreError::MissingBlob { .. } => io::ErrorKind::NotFound,
-            StoreError::Io { source, .. } | StoreError::WriteFailed { source, .. } => {
-                source.kind()
-            }
+            StoreError::Io { source, .. } | StoreError::WriteFailed { source, .. } => source.kind(),
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, self)

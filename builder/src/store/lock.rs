@@ -29,7 +29,9 @@ impl StoreLock {
 
 impl std::fmt::Debug for StoreLock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoreLock").field("path", &self.path).finish()
+        f.debug_struct("StoreLock")
+            .field("path", &self.path)
+            .finish()
     }
 }
 

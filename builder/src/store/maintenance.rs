@@ -185,13 +185,10 @@ impl Store {
         let mut report = FsckReport::default();
 
         let layout = self.root().join("oci-layout");
-        if let Err(e) = fs::read(&layout)
-            .map_err(|e| e.to_string())
-            .and_then(|b| {
-                parse_json::<serde_json::Value>(&b, &layout.display().to_string())
-                    .map_err(|e| e.to_string())
-            })
-        {
+        if let Err(e) = fs::read(&layout).map_err(|e| e.to_string()).and_then(|b| {
+            parse_json::<serde_json::Value>(&b, &layout.display().to_string())
+                .map_err(|e| e.to_string())
+        }) {
             report.problems.push(FsckProblem::BadLayoutFile {
                 path: layout,
                 error: e,
@@ -241,12 +238,10 @@ impl Store {
 
         for path in list_dir(&self.cache_dir())? {
             report.cache_records_checked += 1;
-            let parsed = fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| {
-                    parse_json::<super::CacheRecord>(&b, &path.display().to_string())
-                        .map_err(|e| e.to_string())
-                });
+            let parsed = fs::read(&path).map_err(|e| e.to_string()).and_then(|b| {
+                parse_json::<super::CacheRecord>(&b, &path.display().to_string())
+                    .map_err(|e| e.to_string())
+            });
             match parsed {
                 Ok(rec) => {
                     if let Some(layer) = rec.layer {
@@ -341,8 +336,8 @@ impl Store {
                 Ok(m) => m,
                 Err(e) => return bad(walk, e),
             };
-            let parts = std::iter::once(("config", &m.config))
-                .chain(m.layers.iter().map(|l| ("layer", l)));
+            let parts =
+                std::iter::once(("config", &m.config)).chain(m.layers.iter().map(|l| ("layer", l)));
             for (role, d) in parts {
                 walk.reachable.insert(d.digest.clone());
                 if required && !self.has_blob(&d.digest) {
@@ -381,9 +376,7 @@ fn remove_any(path: &Path) -> Result<(), StoreError> {
         Err(e) => Err(e),
     };
     match res {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => {
-            Err(StoreError::io("removing", path, e))
-        }
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io("removing", path, e)),
         _ => Ok(()),
     }
 }

@@ -329,7 +329,8 @@ impl Store {
 /// it is the only image manifest).
 pub fn pick_platform(manifests: &[Descriptor]) -> Option<&Descriptor> {
     let want = Platform::linux_amd64();
-    let usable = |d: &&Descriptor| media::is_manifest(&d.media_type) || media::is_index(&d.media_type);
+    let usable =
+        |d: &&Descriptor| media::is_manifest(&d.media_type) || media::is_index(&d.media_type);
     manifests
         .iter()
         .filter(usable)

@@ -262,7 +262,10 @@ fn check_component(s: &str, c: &str) -> Result<(), StoreError> {
             _ => {
                 return Err(invalid(
                     s,
-                    format!("character {:?} is not allowed in a repository name", b as char),
+                    format!(
+                        "character {:?} is not allowed in a repository name",
+                        b as char
+                    ),
                 ))
             }
         };

@@ -184,10 +184,7 @@ impl Store {
         }
     }
 
-    fn lookup(
-        &self,
-        reference: &str,
-    ) -> Result<Option<(Option<String>, Descriptor)>, StoreError> {
+    fn lookup(&self, reference: &str) -> Result<Option<(Option<String>, Descriptor)>, StoreError> {
         let entries = self.read_index()?.manifests;
         if let Ok(d) = reference.parse::<Digest>() {
             if let Some(e) = entries.iter().find(|e| e.digest == d) {
@@ -212,8 +209,8 @@ impl Store {
                     match &r.digest {
                         None => return Ok(Some((Some(c.clone()), e.clone()))),
                         Some(d) => {
-                            let matches = e.digest == *d
-                                || self.entry_ids(e).is_some_and(|(_, pm)| pm == *d);
+                            let matches =
+                                e.digest == *d || self.entry_ids(e).is_some_and(|(_, pm)| pm == *d);
                             if matches {
                                 return Ok(Some((Some(c.clone()), e.clone())));
                             }
@@ -257,7 +254,13 @@ fn is_id_prefix(s: &str) -> bool {
 /// Named entries by name, then untagged ones by digest; duplicates dropped.
 fn sort_entries(entries: &mut Vec<Descriptor>) {
     entries.sort_by(|a, b| {
-        let key = |d: &Descriptor| (d.ref_name().is_none(), d.ref_name().map(str::to_owned), d.digest.clone());
+        let key = |d: &Descriptor| {
+            (
+                d.ref_name().is_none(),
+                d.ref_name().map(str::to_owned),
+                d.digest.clone(),
+            )
+        };
         key(a).cmp(&key(b))
     });
     let mut seen = BTreeSet::new();
