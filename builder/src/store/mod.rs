@@ -373,7 +373,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Resul
 
 /// An io::Error that may carry a StoreError (from our Read/Write impls)
 /// back to a StoreError; any other error is a read or write of `path`.
-pub(crate) fn io_to_store(e: io::Error, path: &Path, writing: bool) -> StoreError {
+pub fn io_to_store(e: io::Error, path: &Path, writing: bool) -> StoreError {
     let kind = e.kind();
     if e.get_ref().is_some_and(|inner| inner.is::<StoreError>()) {
         if let Some(inner) = e.into_inner() {
