@@ -37,7 +37,9 @@ pub enum ArchiveError {
         member: String,
         reason: String,
     },
-    #[error("{input}: member {member:?} is missing (needed by {needed_by}): the archive is incomplete")]
+    #[error(
+        "{input}: member {member:?} is missing (needed by {needed_by}): the archive is incomplete"
+    )]
     MissingMember {
         input: String,
         member: String,

@@ -180,7 +180,11 @@ fn blobs_of(items: &[ExportImage]) -> BTreeMap<Digest, u64> {
 }
 
 fn layout_file() -> Vec<u8> {
-    format!("{{\"imageLayoutVersion\":\"{}\"}}", media::OCI_LAYOUT_VERSION).into_bytes()
+    format!(
+        "{{\"imageLayoutVersion\":\"{}\"}}",
+        media::OCI_LAYOUT_VERSION
+    )
+    .into_bytes()
 }
 
 fn to_json<T: Serialize>(v: &T, what: &str) -> Result<Vec<u8>, ArchiveError> {
@@ -210,7 +214,13 @@ fn write_archive(
                 config: blob_member(&i.image.id),
                 repo_tags: (!i.names.is_empty())
                     .then(|| i.names.iter().map(Reference::familiar).collect()),
-                layers: i.image.manifest.layers.iter().map(|l| blob_member(&l.digest)).collect(),
+                layers: i
+                    .image
+                    .manifest
+                    .layers
+                    .iter()
+                    .map(|l| blob_member(&l.digest))
+                    .collect(),
             })
             .collect();
         tar.file("manifest.json", &to_json(&manifest, "manifest.json")?)?;
@@ -332,11 +342,22 @@ pub fn export_oci_layout(
         Err(e) if e.kind() == io::ErrorKind::NotFound => Index::default(),
         Err(e) => return Err(ArchiveError::io("reading", index_path, e)),
     };
+    // An entry is replaced by one of the same full name (or, without one,
+    // the same ref name); unnamed entries of the same manifest merge.
+    let full_name = |d: &Descriptor| {
+        d.annotations
+            .as_ref()
+            .and_then(|a| a.get(CONTAINERD_IMAGE_NAME))
+            .cloned()
+    };
     for entry in index_entries(&item) {
-        index.manifests.retain(|e| match entry.ref_name() {
-            Some(name) => e.ref_name() != Some(name),
-            None => !(e.ref_name().is_none() && e.digest == entry.digest),
-        });
+        index
+            .manifests
+            .retain(|e| match (full_name(&entry), entry.ref_name()) {
+                (Some(full), _) => full_name(e).as_ref() != Some(&full),
+                (None, Some(name)) => e.ref_name() != Some(name),
+                (None, None) => !(e.ref_name().is_none() && e.digest == entry.digest),
+            });
         index.manifests.push(entry);
     }
     write_atomic(dest_dir, &index_path, &to_json(&index, "index.json")?)

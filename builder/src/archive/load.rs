@@ -114,7 +114,10 @@ struct Pending {
 }
 
 fn add_pending(list: &mut Vec<Pending>, p: Pending) {
-    match list.iter_mut().find(|x| x.manifest.digest == p.manifest.digest) {
+    match list
+        .iter_mut()
+        .find(|x| x.manifest.digest == p.manifest.digest)
+    {
         Some(existing) => {
             for n in p.names {
                 if !existing.names.contains(&n) {
@@ -169,7 +172,10 @@ fn digest_from_member(member: &str) -> Option<Digest> {
 
 /// docker's per-layer legacy files (`<id>/json`, `<id>/VERSION`): ignored.
 fn is_legacy_metadata(name: &str) -> bool {
-    matches!(name.split('/').collect::<Vec<_>>().as_slice(), [_, "json" | "VERSION"])
+    matches!(
+        name.split('/').collect::<Vec<_>>().as_slice(),
+        [_, "json" | "VERSION"]
+    )
 }
 
 /// Map a commit error, naming the member on a digest mismatch.
@@ -220,7 +226,8 @@ fn stream_blob(
             });
         }
     }
-    w.commit(expected).map_err(|e| commit_error(input, member, e))
+    w.commit(expected)
+        .map_err(|e| commit_error(input, member, e))
 }
 
 /// What a tar member became.
@@ -306,8 +313,14 @@ impl TarSource {
                     src.meta.insert(name, buf);
                 } else if !is_legacy_metadata(&name) {
                     let expected = digest_from_member(&name);
-                    let (d, n) =
-                        stream_blob(store, &input, &raw, &mut entry, Some(size), expected.as_ref())?;
+                    let (d, n) = stream_blob(
+                        store,
+                        &input,
+                        &raw,
+                        &mut entry,
+                        Some(size),
+                        expected.as_ref(),
+                    )?;
                     src.members.insert(name, Spooled::Blob(d, n));
                 }
             } else if kind.is_symlink() || kind.is_hard_link() {
@@ -342,11 +355,18 @@ fn missing(input: &str, member: &str, needed_by: &str) -> ArchiveError {
     }
 }
 
-/// A member not in the archive is fine if the store already has its blob.
+/// A member not in the archive is fine if the store already has its blob
+/// (checked against its digest here).
 fn from_store(store: &Store, expected: Option<&Digest>) -> Option<(Digest, u64)> {
     let d = expected?;
-    let md = fs::metadata(store.blob_path(d)).ok()?;
-    md.is_file().then(|| (d.clone(), md.len()))
+    let mut r = store.open_blob(d).ok()?;
+    match io::copy(&mut r, &mut io::sink()) {
+        Ok(n) => Some((d.clone(), n)),
+        Err(e) => {
+            warn!("not using the store's copy of {d}: {e}");
+            None
+        }
+    }
 }
 
 impl Source for TarSource {
@@ -550,8 +570,8 @@ fn import_image(
     let mut blobs = vec![desc.digest.clone(), manifest.config.digest.clone()];
     for (i, layer) in manifest.layers.iter().enumerate() {
         import_desc(store, src, layer, &by)?;
-        let uncompressed = layer.media_type == media::OCI_LAYER_TAR
-            || layer.media_type == media::DOCKER_LAYER_TAR;
+        let uncompressed =
+            layer.media_type == media::OCI_LAYER_TAR || layer.media_type == media::DOCKER_LAYER_TAR;
         if uncompressed && layer.digest != config.rootfs.diff_ids[i] {
             return Err(ArchiveError::DiffId {
                 input,
@@ -660,14 +680,14 @@ fn oci_images(store: &Store, src: &mut dyn Source) -> Result<Vec<Pending>, Archi
             }
             let member = blob_member(&desc.digest);
             let idx: Index = read_member_json(store, &input, &member, &desc.digest)?;
-            desc = pick_platform(&idx.manifests).cloned().ok_or_else(|| {
-                ArchiveError::Invalid {
+            desc = pick_platform(&idx.manifests)
+                .cloned()
+                .ok_or_else(|| ArchiveError::Invalid {
                     input: input.clone(),
                     reason: format!(
                         "index {member} (from {needed_by}) has no linux/amd64 image manifest"
                     ),
-                }
-            })?;
+                })?;
             by = format!("index {member}");
         }
         if !media::is_manifest(&desc.media_type) {
@@ -854,7 +874,10 @@ mod tests {
         assert_eq!(clean("a/../b").as_deref(), Some("b"));
         assert_eq!(clean("../x"), None);
         let d = Digest::of(b"x");
-        assert_eq!(digest_from_member(&format!("./blobs/sha256/{}", d.hex())), Some(d));
+        assert_eq!(
+            digest_from_member(&format!("./blobs/sha256/{}", d.hex())),
+            Some(d)
+        );
         assert_eq!(digest_from_member("blobs/sha256/zz"), None);
         assert!(is_legacy_metadata("abc/json"));
         assert!(is_legacy_metadata("abc/VERSION"));

@@ -21,7 +21,8 @@ impl<W: Write> TarWriter<W> {
 
     fn header(path: &str, size: u64, dir: bool) -> Result<tar::Header, ArchiveError> {
         let mut h = tar::Header::new_gnu();
-        h.set_path(path).map_err(|e| ArchiveError::Write { source: e })?;
+        h.set_path(path)
+            .map_err(|e| ArchiveError::Write { source: e })?;
         h.set_size(size);
         h.set_mode(if dir { 0o755 } else { 0o644 });
         h.set_uid(0);
@@ -81,7 +82,9 @@ impl<W: Write> TarWriter<W> {
         if done != size {
             return Err(ArchiveError::Invalid {
                 input: path.to_owned(),
-                reason: format!("expected {size} bytes, read {done}: the blob changed while it was written"),
+                reason: format!(
+                    "expected {size} bytes, read {done}: the blob changed while it was written"
+                ),
             });
         }
         let pad = (BLOCK - size % BLOCK) % BLOCK;
