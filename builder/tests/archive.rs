@@ -871,3 +871,42 @@ fn podman_archives_load_and_podman_loads_ours() {
         .args(["image", "inspect", "--format", "{{.Id}}", "app:latest"]));
     assert_eq!(got.trim(), app.id.hex());
 }
+
+#[test]
+fn docker_archive_with_gzip_blobs_and_no_index_loads() {
+    // BuildKit's docker exporter without index.json: manifest.json points at
+    // gzip layers under blobs/sha256.
+    let dir = tempfile::tempdir().unwrap();
+    let src = Store::open(&dir.path().join("src")).unwrap();
+    let (app, _) = two_images(&src);
+    let mut saved = Vec::new();
+    archive::save(&src, &["app".into()], &mut saved).unwrap();
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut ar = tar::Archive::new(&saved[..]);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        if name == "index.json" || name == "oci-layout" {
+            continue;
+        }
+        let mut h = e.header().clone();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        tar.append_data(&mut h, &name, &data[..]).unwrap();
+    }
+    let file = dir.path().join("docker-only.tar");
+    fs::write(&file, tar.into_inner().unwrap()).unwrap();
+    let store = Store::open(&dir.path().join("s")).unwrap();
+    let loaded = archive::load(&store, &file).unwrap();
+    assert_eq!(loaded[0].names, ["app:latest"]);
+    assert_eq!(loaded[0].id, app.id);
+    // The manifest written for it is the one the image had.
+    assert_eq!(loaded[0].manifest.digest, app.manifest_desc.digest);
+    let img = store.image("app").unwrap();
+    assert!(img
+        .manifest
+        .layers
+        .iter()
+        .all(|l| l.media_type == media::OCI_LAYER_GZIP));
+    assert_clean(&store);
+}
