@@ -446,6 +446,27 @@ impl Context {
         Ok(out)
     }
 
+    /// The visible children of the directory `dir_rel` (a real path),
+    /// sorted by name.
+    pub fn list(&self, dir_rel: &str) -> Result<Vec<WalkEntry>, ContextError> {
+        let dir_rel = root_path::clean_rel(dir_rel);
+        let state = self.ignore.state_of(&dir_rel);
+        let mut out = Vec::new();
+        for c in self.children(&dir_rel, &state)? {
+            if c.excluded {
+                let mut below = Vec::new();
+                if !self.walk_rec(&c.rel, &c.state, &mut below)? {
+                    continue;
+                }
+            }
+            out.push(WalkEntry {
+                rel: c.rel,
+                meta: c.meta,
+            });
+        }
+        Ok(out)
+    }
+
     /// The content hash of the file, directory or symlink at `rel` (a
     /// symlink is hashed as a link, not followed; parents are resolved
     /// inside the root). A directory's hash covers its visible children,
