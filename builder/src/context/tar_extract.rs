@@ -119,10 +119,10 @@ pub fn extract(tar: impl Read, root: &Path) -> Result<(), ExtractError> {
         let rel = member_rel(&name)?;
         let h = entry.header().clone();
         let kind = h.entry_type();
-        let mode = h.mode().map_err(ExtractError::Read)? & 0o7777;
-        let uid = h.uid().map_err(ExtractError::Read)?;
-        let gid = h.gid().map_err(ExtractError::Read)?;
-        let mtime = h.mtime().map_err(ExtractError::Read)?;
+        let mode = h.mode().unwrap_or(0) & 0o7777;
+        let uid = h.uid().unwrap_or(0);
+        let gid = h.gid().unwrap_or(0);
+        let mtime = h.mtime().unwrap_or(0);
         let mut xattrs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         if let Ok(Some(exts)) = entry.pax_extensions() {
             for ext in exts.flatten() {
@@ -201,7 +201,7 @@ pub fn extract(tar: impl Read, root: &Path) -> Result<(), ExtractError> {
                 continue;
             }
         }
-        std::os::unix::fs::lchown(&p, Some(uid as u32), Some(gid as u32)).map_err(werr(&p))?;
+        std::os::unix::fs::lchown(&p, Some(u32::try_from(uid).unwrap_or(0)), Some(u32::try_from(gid).unwrap_or(0))).map_err(werr(&p))?;
         if !kind.is_symlink() {
             fs::set_permissions(&p, fs::Permissions::from_mode(mode)).map_err(werr(&p))?;
         }

@@ -203,15 +203,15 @@ pub fn entries(
         let parent_img = resolve_parent(&root_path::join_rel(dest_dir, parent));
         let img_path = root_path::join_rel(&parent_img, base);
         let h = member.header().clone();
-        let mode = h.mode().map_err(read_err)? & 0o7777;
+        let mode = h.mode().unwrap_or(0) & 0o7777;
         let (uid, gid) = match owner {
             Some(o) => (o.uid, o.gid),
             None => (
-                u32::try_from(h.uid().map_err(read_err)?).unwrap_or(0),
-                u32::try_from(h.gid().map_err(read_err)?).unwrap_or(0),
+                u32::try_from(h.uid().unwrap_or(0)).unwrap_or(0),
+                u32::try_from(h.gid().unwrap_or(0)).unwrap_or(0),
             ),
         };
-        let mtime = i64::try_from(h.mtime().map_err(read_err)?).unwrap_or(0);
+        let mtime = i64::try_from(h.mtime().unwrap_or(0)).unwrap_or(0);
         let mut xattrs = BTreeMap::new();
         if let Ok(Some(exts)) = member.pax_extensions() {
             for ext in exts.flatten() {
