@@ -28,7 +28,10 @@ fn chmod(root: &Path, rel: &str, mode: u32) {
 
 fn req(sources: &[&str], dest: &str) -> CopyRequest {
     CopyRequest {
-        sources: sources.iter().map(|s| Source::Path((*s).to_owned())).collect(),
+        sources: sources
+            .iter()
+            .map(|s| Source::Path((*s).to_owned()))
+            .collect(),
         dest: dest.to_owned(),
         workdir: "/".to_owned(),
         chown: None,
@@ -72,7 +75,12 @@ impl Bench {
         }
     }
     fn context(&self) -> Context {
-        Context::open(&self.ctx, &self.ctx.join("Dockerfile"), ContextOptions::default()).unwrap()
+        Context::open(
+            &self.ctx,
+            &self.ctx.join("Dockerfile"),
+            ContextOptions::default(),
+        )
+        .unwrap()
     }
     fn plan(&self, r: &CopyRequest) -> Result<Vec<Entry>, CopyError> {
         let c = self.context();
@@ -83,7 +91,9 @@ impl Bench {
     }
     fn key(&self, r: &CopyRequest) -> String {
         let c = self.context();
-        cache_key_input(r, &SourceRoot::Context(&c), &self.scratch).unwrap().to_string()
+        cache_key_input(r, &SourceRoot::Context(&c), &self.scratch)
+            .unwrap()
+            .to_string()
     }
 }
 
@@ -116,11 +126,30 @@ fn meta(e: &Entry) -> (u32, u32, u32) {
 #[test]
 fn globs_follow_go_filepath_match() {
     let b = Bench::new();
-    for f in ["a.txt", "b.txt", "c.md", "ab.txt", "x1", "x2", "y1", "[lit].txt", "d/inner.txt"] {
+    for f in [
+        "a.txt",
+        "b.txt",
+        "c.md",
+        "ab.txt",
+        "x1",
+        "x2",
+        "y1",
+        "[lit].txt",
+        "d/inner.txt",
+    ] {
         write(&b.ctx, f, f);
     }
     let es = b.ok(&req(&["*.txt"], "/out/"));
-    assert_eq!(paths(&es), ["out", "out/[lit].txt", "out/a.txt", "out/ab.txt", "out/b.txt"]);
+    assert_eq!(
+        paths(&es),
+        [
+            "out",
+            "out/[lit].txt",
+            "out/a.txt",
+            "out/ab.txt",
+            "out/b.txt"
+        ]
+    );
     assert_eq!(text(get(&es, "out/a.txt")), "a.txt");
     let es = b.ok(&req(&["?.txt"], "/out/"));
     assert_eq!(paths(&es), ["out", "out/a.txt", "out/b.txt"]);
@@ -139,7 +168,10 @@ fn globs_follow_go_filepath_match() {
     // An empty wildcard selects nothing (BuildKit), but its directory must exist.
     assert!(b.ok(&req(&["*.none"], "/out/")).is_empty());
     let e = b.plan(&req(&["nodir/*.txt"], "/out/")).unwrap_err();
-    assert!(e.to_string().contains("stat nodir: file does not exist"), "{e}");
+    assert!(
+        e.to_string().contains("stat nodir: file does not exist"),
+        "{e}"
+    );
     // A bad pattern names the source.
     let e = b.plan(&req(&["a[.txt"], "/out/")).unwrap_err();
     assert!(e.to_string().contains("a[.txt"), "{e}");
@@ -169,7 +201,11 @@ fn directory_contents_merge_into_dest() {
     assert_eq!(paths(&es), ["app", "app/a.txt", "app/sub", "app/sub/b.txt"]);
     // Existing directories keep their metadata (not re-owned, not re-moded).
     assert_eq!(meta(get(&es, "app")), (0o700, 1000, 1001));
-    assert_eq!(get(&es, "app/sub").mode, 0o755, "existing app/sub keeps its own mode");
+    assert_eq!(
+        get(&es, "app/sub").mode,
+        0o755,
+        "existing app/sub keeps its own mode"
+    );
     assert_eq!(meta(get(&es, "app/sub/b.txt")), (0o644, 0, 0));
     // Into an empty rootfs: the source sub-directory keeps its mode; the
     // destination itself is created 0755.
@@ -210,12 +246,24 @@ fn destination_rules() {
     );
     let e = b.plan(&req(&["*.txt"], "/dst")).unwrap_err();
     assert!(matches!(e, CopyError::DestNotDir { .. }), "{e}");
-    assert_eq!(paths(&b.ok(&req(&["f.txt", "g.txt"], "/dst/"))), ["dst", "dst/f.txt", "dst/g.txt"]);
+    assert_eq!(
+        paths(&b.ok(&req(&["f.txt", "g.txt"], "/dst/"))),
+        ["dst", "dst/f.txt", "dst/g.txt"]
+    );
     // Relative destination: below WORKDIR, missing parents created 0755 0:0.
     let mut r = req(&["f.txt"], "rel/");
     r.workdir = "/usr/src/app".to_owned();
     let es = b.ok(&r);
-    assert_eq!(paths(&es), ["usr", "usr/src", "usr/src/app", "usr/src/app/rel", "usr/src/app/rel/f.txt"]);
+    assert_eq!(
+        paths(&es),
+        [
+            "usr",
+            "usr/src",
+            "usr/src/app",
+            "usr/src/app/rel",
+            "usr/src/app/rel/f.txt"
+        ]
+    );
     for d in ["usr", "usr/src", "usr/src/app", "usr/src/app/rel"] {
         assert_eq!(meta(get(&es, d)), (0o755, 0, 0), "{d}");
         assert_eq!(get(&es, d).kind, EntryKind::Dir);
@@ -246,7 +294,11 @@ fn chown_creates_parents_with_owner_and_keeps_existing() {
     r.chown = Some("10:20".into());
     let es = b.ok(&r);
     assert_eq!(paths(&es), ["opt", "opt/a", "opt/a/b", "opt/a/b/f"]);
-    assert_eq!(meta(get(&es, "opt")), (0o711, 0, 0), "existing: not re-owned or re-moded");
+    assert_eq!(
+        meta(get(&es, "opt")),
+        (0o711, 0, 0),
+        "existing: not re-owned or re-moded"
+    );
     assert_eq!(meta(get(&es, "opt/a")), (0o755, 10, 20));
     assert_eq!(meta(get(&es, "opt/a/b")), (0o755, 10, 20));
     assert_eq!(meta(get(&es, "opt/a/b/f")), (0o644, 10, 20));
@@ -260,18 +312,34 @@ fn chown_creates_parents_with_owner_and_keeps_existing() {
 fn chown_names_from_rootfs_passwd_and_group() {
     let b = Bench::new();
     write(&b.ctx, "f", "f");
-    write(&b.root, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\n# comment\napp:x:1000:1500:App:/home/app:/bin/sh\n");
-    write(&b.root, "etc/group", "root:x:0:\nstaff:x:50:\napp:x:1500:\n");
+    write(
+        &b.root,
+        "etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\n# comment\napp:x:1000:1500:App:/home/app:/bin/sh\n",
+    );
+    write(
+        &b.root,
+        "etc/group",
+        "root:x:0:\nstaff:x:50:\napp:x:1500:\n",
+    );
     let mut r = req(&["f"], "/f");
     r.chown = Some("app".into());
-    assert_eq!(meta(get(&b.ok(&r), "f")), (0o644, 1000, 1500), "user only: primary group");
+    assert_eq!(
+        meta(get(&b.ok(&r), "f")),
+        (0o644, 1000, 1500),
+        "user only: primary group"
+    );
     r.chown = Some("app:staff".into());
     assert_eq!(meta(get(&b.ok(&r), "f")), (0o644, 1000, 50));
     r.chown = Some("7:staff".into());
     assert_eq!(meta(get(&b.ok(&r), "f")), (0o644, 7, 50));
     r.chown = Some("nobody".into());
     let e = b.plan(&r).unwrap_err();
-    assert!(e.to_string().contains("unable to find user nobody: no matching entries in passwd file"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("unable to find user nobody: no matching entries in passwd file"),
+        "{e}"
+    );
     assert!(e.to_string().contains("--chown=nobody"), "{e}");
     r.chown = Some("app:wheel".into());
     let e = b.plan(&r).unwrap_err();
@@ -308,7 +376,11 @@ fn chmod_octal_symbolic_invalid() {
     let es = b.ok(&r);
     assert_eq!(get(&es, "app/run.sh").mode, 0o640);
     assert_eq!(get(&es, "app/data").mode, 0o640);
-    assert_eq!(get(&es, "app").mode, 0o755, "created destination is not chmodded");
+    assert_eq!(
+        get(&es, "app").mode,
+        0o755,
+        "created destination is not chmodded"
+    );
     r.chmod = Some("u=rwX,go=rX".into());
     let es = b.ok(&r);
     assert_eq!(get(&es, "app/run.sh").mode, 0o755);
@@ -318,7 +390,11 @@ fn chmod_octal_symbolic_invalid() {
     write(&b.ctx, "d/sub/x", "x");
     chmod(&b.ctx, "d/sub", 0o700);
     r.chmod = Some("go=rX".into());
-    assert_eq!(get(&b.ok(&r), "app/sub").mode, 0o755, "X applies to directories");
+    assert_eq!(
+        get(&b.ok(&r), "app/sub").mode,
+        0o755,
+        "X applies to directories"
+    );
     r.chmod = Some("u+q".into());
     let e = b.plan(&r).unwrap_err();
     assert!(e.to_string().contains("--chmod=u+q"), "{e}");
@@ -343,9 +419,18 @@ fn symlinks_top_level_followed_inner_kept() {
     assert_eq!(text(e), "real");
     // Inner: kept as links, dangling ones too.
     let es = b.ok(&req(&["dirlink"], "/out/"));
-    assert_eq!(paths(&es), ["out", "out/dangling", "out/inner", "out/target.txt"]);
-    assert_eq!(get(&es, "out/inner").kind, EntryKind::Symlink("target.txt".into()));
-    assert_eq!(get(&es, "out/dangling").kind, EntryKind::Symlink("/nowhere/at/all".into()));
+    assert_eq!(
+        paths(&es),
+        ["out", "out/dangling", "out/inner", "out/target.txt"]
+    );
+    assert_eq!(
+        get(&es, "out/inner").kind,
+        EntryKind::Symlink("target.txt".into())
+    );
+    assert_eq!(
+        get(&es, "out/dangling").kind,
+        EntryKind::Symlink("/nowhere/at/all".into())
+    );
     assert_eq!(get(&es, "out/dangling").mode, 0o777);
     // A top-level link to a host path resolves inside the context: not found.
     let e = b.plan(&req(&["hostlink"], "/x")).unwrap_err();
@@ -372,7 +457,11 @@ fn dotdot_never_escapes_the_context() {
     write(b.ctx.parent().unwrap(), "outside.txt", "secret");
     write(&b.ctx, "inside.txt", "ok");
     let e = b.plan(&req(&["../outside.txt"], "/x")).unwrap_err();
-    assert!(e.to_string().contains("stat outside.txt: file does not exist"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("stat outside.txt: file does not exist"),
+        "{e}"
+    );
     // `..` is clamped at the root: ../../inside.txt is the context's inside.txt.
     let es = b.ok(&req(&["../../inside.txt"], "/x"));
     assert_eq!(text(get(&es, "x")), "ok");
@@ -391,12 +480,25 @@ fn excluded_files_are_invisible() {
     write(&b.ctx, "secret.env", "e");
     write(&b.ctx, "logs/a.log", "a");
     write(&b.ctx, "logs/keep.log", "k");
-    write(&b.ctx, ".dockerignore", "*.env\n**/*.key\nlogs\n!logs/keep.log\n");
+    write(
+        &b.ctx,
+        ".dockerignore",
+        "*.env\n**/*.key\nlogs\n!logs/keep.log\n",
+    );
     let e = b.plan(&req(&["secret.env"], "/x")).unwrap_err();
     assert!(e.to_string().contains("excluded by .dockerignore"), "{e}");
     assert!(b.ok(&req(&["*.env"], "/x/")).is_empty());
     let es = b.ok(&req(&["."], "/"));
-    assert_eq!(paths(&es), [".dockerignore", "app", "app/main.rs", "logs", "logs/keep.log"]);
+    assert_eq!(
+        paths(&es),
+        [
+            ".dockerignore",
+            "app",
+            "app/main.rs",
+            "logs",
+            "logs/keep.log"
+        ]
+    );
     let es = b.ok(&req(&["logs"], "/l/"));
     assert_eq!(paths(&es), ["l", "l/keep.log"]);
 }
@@ -415,15 +517,42 @@ fn parents_keep_structure_with_pivot() {
     let mut r = req(&["./x/a.txt", "./y/a.txt"], "/parents/");
     r.parents = true;
     let es = b.ok(&r);
-    assert_eq!(paths(&es), ["parents", "parents/x", "parents/x/a.txt", "parents/y", "parents/y/a.txt"]);
-    assert_eq!(get(&es, "parents/x").mode, 0o750, "parents below the pivot keep source metadata");
+    assert_eq!(
+        paths(&es),
+        [
+            "parents",
+            "parents/x",
+            "parents/x/a.txt",
+            "parents/y",
+            "parents/y/a.txt"
+        ]
+    );
+    assert_eq!(
+        get(&es, "parents/x").mode,
+        0o750,
+        "parents below the pivot keep source metadata"
+    );
     assert_eq!(text(get(&es, "parents/y/a.txt")), "ya");
     let mut r = req(&["./x/./y/*.txt"], "/parents/");
     r.parents = true;
-    assert_eq!(paths(&b.ok(&r)), ["parents", "parents/y", "parents/y/a.txt", "parents/y/b.txt"]);
+    assert_eq!(
+        paths(&b.ok(&r)),
+        ["parents", "parents/y", "parents/y/a.txt", "parents/y/b.txt"]
+    );
     let mut r = req(&["./src/**/*.txt"], "/p/");
     r.parents = true;
-    assert_eq!(paths(&b.ok(&r)), ["p", "p/src", "p/src/a.txt", "p/src/x", "p/src/x/b.txt", "p/src/x/y", "p/src/x/y/c.txt"]);
+    assert_eq!(
+        paths(&b.ok(&r)),
+        [
+            "p",
+            "p/src",
+            "p/src/a.txt",
+            "p/src/x",
+            "p/src/x/b.txt",
+            "p/src/x/y",
+            "p/src/x/y/c.txt"
+        ]
+    );
     // Without --parents the same sources collide on one name.
     let es = b.ok(&req(&["./x/a.txt", "./y/a.txt"], "/no_parents/"));
     assert_eq!(paths(&es), ["no_parents", "no_parents/a.txt"]);
@@ -433,16 +562,36 @@ fn parents_keep_structure_with_pivot() {
 #[test]
 fn exclude_flag_drops_matches() {
     let b = Bench::new();
-    for f in ["home.txt", "home.md", "homer.rs", "hom/a.txt", "hom/b.rs", "hom/sub/c.txt"] {
+    for f in [
+        "home.txt",
+        "home.md",
+        "homer.rs",
+        "hom/a.txt",
+        "hom/b.rs",
+        "hom/sub/c.txt",
+    ] {
         write(&b.ctx, f, f);
     }
     let mut r = req(&["hom*"], "/mydir/");
     r.exclude = vec!["*.txt".into()];
     let es = b.ok(&r);
-    assert_eq!(paths(&es), ["mydir", "mydir/b.rs", "mydir/sub", "mydir/sub/c.txt", "mydir/home.md", "mydir/homer.rs"]);
+    assert_eq!(
+        paths(&es),
+        [
+            "mydir",
+            "mydir/b.rs",
+            "mydir/sub",
+            "mydir/sub/c.txt",
+            "mydir/home.md",
+            "mydir/homer.rs"
+        ]
+    );
     r.exclude = vec!["*.txt".into(), "*.md".into(), "**/*.txt".into()];
     let es = b.ok(&r);
-    assert_eq!(paths(&es), ["mydir", "mydir/b.rs", "mydir/sub", "mydir/homer.rs"]);
+    assert_eq!(
+        paths(&es),
+        ["mydir", "mydir/b.rs", "mydir/sub", "mydir/homer.rs"]
+    );
     r.exclude = vec!["!".into()];
     assert!(b.plan(&r).is_err());
 }
@@ -465,7 +614,10 @@ fn heredoc_sources_become_files() {
     let es = b.ok(&r);
     assert_eq!(paths(&es), ["etc", "etc/app.conf"]);
     let f = get(&es, "etc/app.conf");
-    assert_eq!((meta(f), text(f), f.mtime), ((0o644, 0, 0), "key=value\n".to_owned(), NOW));
+    assert_eq!(
+        (meta(f), text(f), f.mtime),
+        ((0o644, 0, 0), "key=value\n".to_owned(), NOW)
+    );
     r.chmod = Some("755".into());
     r.dest = "/bin/".into();
     r.sources = vec![heredoc("run", "#!/bin/sh\n"), heredoc("other", "x\n")];
@@ -510,7 +662,11 @@ fn dest_symlinks_resolve_inside_the_rootfs() {
     assert!(!host.join("tool").exists());
     let es = b.ok(&req(&["tool"], "/evil2/x"));
     assert_eq!(paths(&es), ["tmp", "tmp/x"]);
-    assert_eq!(get(&es, "tmp").mode, 0o755, "created inside the image, not the host /tmp");
+    assert_eq!(
+        get(&es, "tmp").mode,
+        0o755,
+        "created inside the image, not the host /tmp"
+    );
 }
 
 fn make_tar() -> Vec<u8> {
@@ -543,7 +699,8 @@ fn make_tar() -> Vec<u8> {
     let mut h = tar::Header::new_gnu();
     h.set_mode(0o644);
     h.set_size(1);
-    b.append_data(&mut h, "pkg/.wh.notawhiteout", &b"w"[..]).unwrap();
+    b.append_data(&mut h, "pkg/.wh.notawhiteout", &b"w"[..])
+        .unwrap();
     b.into_inner().unwrap()
 }
 
@@ -580,15 +737,32 @@ fn add_extracts_local_archives_of_every_compression() {
         let es = b.ok(&add(&["archive.bin"], "/opt"));
         assert_eq!(
             paths(&es),
-            ["opt", "opt/pkg", "opt/pkg/file", "opt/pkg/link", "opt/pkg/hard", "opt/pkg/.wh.notawhiteout"],
+            [
+                "opt",
+                "opt/pkg",
+                "opt/pkg/file",
+                "opt/pkg/link",
+                "opt/pkg/hard",
+                "opt/pkg/.wh.notawhiteout"
+            ],
             "{kind}"
         );
         assert_eq!(meta(get(&es, "opt/pkg")), (0o750, 3, 4), "{kind}");
         assert_eq!(get(&es, "opt/pkg").mtime, 1234);
         let f = get(&es, "opt/pkg/file");
-        assert_eq!((meta(f), text(f)), ((0o640, 3, 4), "hello".to_owned()), "{kind}");
-        assert_eq!(get(&es, "opt/pkg/link").kind, EntryKind::Symlink("file".into()));
-        assert_eq!(get(&es, "opt/pkg/hard").kind, EntryKind::Hardlink("opt/pkg/file".into()));
+        assert_eq!(
+            (meta(f), text(f)),
+            ((0o640, 3, 4), "hello".to_owned()),
+            "{kind}"
+        );
+        assert_eq!(
+            get(&es, "opt/pkg/link").kind,
+            EntryKind::Symlink("file".into())
+        );
+        assert_eq!(
+            get(&es, "opt/pkg/hard").kind,
+            EntryKind::Hardlink("opt/pkg/file".into())
+        );
         assert_eq!(text(get(&es, "opt/pkg/.wh.notawhiteout")), "w");
         // --chown applies to the members.
         let mut r = add(&["archive.bin"], "/opt/");
@@ -600,14 +774,23 @@ fn add_extracts_local_archives_of_every_compression() {
         let es = b.ok(&r);
         assert_eq!(paths(&es), ["opt", "opt/archive.bin"], "{kind}");
         // COPY never extracts.
-        assert_eq!(paths(&b.ok(&req(&["archive.bin"], "/opt/"))), ["opt", "opt/archive.bin"]);
+        assert_eq!(
+            paths(&b.ok(&req(&["archive.bin"], "/opt/"))),
+            ["opt", "opt/archive.bin"]
+        );
     }
     // A non-archive (even named .tar.gz) is a plain file.
     let b = Bench::new();
     write(&b.ctx, "fake.tar.gz", "not an archive at all");
-    assert_eq!(paths(&b.ok(&add(&["fake.tar.gz"], "/x/"))), ["x", "x/fake.tar.gz"]);
+    assert_eq!(
+        paths(&b.ok(&add(&["fake.tar.gz"], "/x/"))),
+        ["x", "x/fake.tar.gz"]
+    );
     write(&b.ctx, "empty.tar", "");
-    assert_eq!(paths(&b.ok(&add(&["empty.tar"], "/x/"))), ["x", "x/empty.tar"]);
+    assert_eq!(
+        paths(&b.ok(&add(&["empty.tar"], "/x/"))),
+        ["x", "x/empty.tar"]
+    );
 }
 
 #[test]
@@ -634,7 +817,10 @@ fn add_archive_members_cannot_escape() {
     h.set_cksum();
     tb.append(&h, &b"x"[..]).unwrap();
     fs::write(b.ctx.join("abs.tar"), tb.into_inner().unwrap()).unwrap();
-    assert_eq!(paths(&b.ok(&add(&["abs.tar"], "/opt/"))), ["opt", "opt/etc", "opt/etc/abs"]);
+    assert_eq!(
+        paths(&b.ok(&add(&["abs.tar"], "/opt/"))),
+        ["opt", "opt/etc", "opt/etc/abs"]
+    );
     // Members under a merged-/usr style symlink of the rootfs land where it points.
     fs::create_dir_all(b.root.join("usr/bin")).unwrap();
     std::os::unix::fs::symlink("usr/bin", b.root.join("bin")).unwrap();
@@ -644,7 +830,10 @@ fn add_archive_members_cannot_escape() {
     h.set_size(1);
     tb.append_data(&mut h, "bin/tool", &b"x"[..]).unwrap();
     fs::write(b.ctx.join("bin.tar"), tb.into_inner().unwrap()).unwrap();
-    assert_eq!(paths(&b.ok(&add(&["bin.tar"], "/"))), ["usr", "usr/bin", "usr/bin/tool"]);
+    assert_eq!(
+        paths(&b.ok(&add(&["bin.tar"], "/"))),
+        ["usr", "usr/bin", "usr/bin/tool"]
+    );
 }
 
 /// Serves one fixed response per connection; returns the base URL.
@@ -681,7 +870,10 @@ fn add_url_downloads_with_mode_mtime_name_and_checksum() {
     let es = b.ok(&add(&[&url], "/dl/"));
     assert_eq!(paths(&es), ["dl", "dl/tool-1.0.bin"]);
     let f = get(&es, "dl/tool-1.0.bin");
-    assert_eq!((meta(f), f.mtime, text(f)), ((0o600, 0, 0), 784111777, "downloaded bytes".to_owned()));
+    assert_eq!(
+        (meta(f), f.mtime, text(f)),
+        ((0o600, 0, 0), 784111777, "downloaded bytes".to_owned())
+    );
     // No trailing slash: the destination is the file name.
     let es = b.ok(&add(&[&url], "/opt/tool"));
     assert_eq!(paths(&es), ["opt", "opt/tool"]);
@@ -698,14 +890,22 @@ fn add_url_downloads_with_mode_mtime_name_and_checksum() {
     let bad = hoist::digest::Digest::of(b"other").to_string();
     r.add.as_mut().unwrap().checksum = Some(bad.clone());
     let e = b.plan(&r).unwrap_err();
-    assert!(e.to_string().contains("checksum mismatch") && e.to_string().contains(&bad) && e.to_string().contains(&good), "{e}");
+    assert!(
+        e.to_string().contains("checksum mismatch")
+            && e.to_string().contains(&bad)
+            && e.to_string().contains(&good),
+        "{e}"
+    );
     r.add.as_mut().unwrap().checksum = Some("md5:abc".into());
     assert!(b.plan(&r).is_err());
     // The cache key covers the content, not the Last-Modified time.
     let k1 = b.key(&add(&[&url], "/opt/tool"));
     let b2 = Bench::new();
     let base2 = serve(b"downloaded bytes", "Mon, 07 Nov 1994 08:49:37 GMT");
-    let k2 = b2.key(&add(&[&format!("{base2}/files/tool-1.0.bin?token=x")], "/opt/tool"));
+    let k2 = b2.key(&add(
+        &[&format!("{base2}/files/tool-1.0.bin?token=x")],
+        "/opt/tool",
+    ));
     assert_ne!(k1, k2, "the URL is a selector");
     // COPY refuses URLs.
     let e = b.plan(&req(&[&url], "/x")).unwrap_err();
@@ -727,7 +927,11 @@ fn add_url_archives_are_not_extracted_by_default() {
 
 #[test]
 fn add_git_clones_a_repository() {
-    if !std::process::Command::new("git").arg("--version").output().is_ok_and(|o| o.status.success()) {
+    if !std::process::Command::new("git")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
         eprintln!("skipping add_git_clones_a_repository: git is not installed");
         return;
     }
@@ -736,12 +940,23 @@ fn add_git_clones_a_repository() {
     fs::create_dir_all(&repo).unwrap();
     let git = |args: &[&str]| {
         let o = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
             .args(args)
             .current_dir(&repo)
             .output()
             .unwrap();
-        assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).trim().to_owned()
     };
     git(&["init", "-q"]);
@@ -755,7 +970,17 @@ fn add_git_clones_a_repository() {
     let commit = git(&["rev-parse", "HEAD"]);
     let url = format!("file://{}", repo.display());
     let es = b.ok(&add(&[&url], "/src/"));
-    assert_eq!(paths(&es), ["src", "src/README", "src/bin", "src/bin/run.sh", "src/docs", "src/docs/guide.md"]);
+    assert_eq!(
+        paths(&es),
+        [
+            "src",
+            "src/README",
+            "src/bin",
+            "src/bin/run.sh",
+            "src/docs",
+            "src/docs/guide.md"
+        ]
+    );
     assert_eq!(meta(get(&es, "src/README")), (0o644, 0, 0));
     assert_eq!(meta(get(&es, "src/bin/run.sh")), (0o755, 0, 0));
     assert_eq!(meta(get(&es, "src/bin")), (0o755, 0, 0));

@@ -100,14 +100,21 @@ fn header(h: &mut Hasher, n: &NodeHeader<'_>) {
     h.update(TAG);
     h.update(&[kind_byte(m)]);
     h.update(&(m.mode() & 0o7777).to_le_bytes());
-    let (uid, gid) = if n.reset_owner { (0, 0) } else { (m.uid(), m.gid()) };
+    let (uid, gid) = if n.reset_owner {
+        (0, 0)
+    } else {
+        (m.uid(), m.gid())
+    };
     h.update(&uid.to_le_bytes());
     h.update(&gid.to_le_bytes());
     let size = if m.file_type().is_file() { m.size() } else { 0 };
     h.update(&size.to_le_bytes());
     let t = m.file_type();
     let (major, minor) = if t.is_char_device() || t.is_block_device() {
-        (nix::sys::stat::major(m.rdev()), nix::sys::stat::minor(m.rdev()))
+        (
+            nix::sys::stat::major(m.rdev()),
+            nix::sys::stat::minor(m.rdev()),
+        )
     } else {
         (0, 0)
     };
@@ -139,7 +146,10 @@ pub fn leaf_digest(n: &NodeHeader<'_>, bytes: Option<&[u8; 32]>) -> Digest {
 
 /// The hash of a directory: its header plus each child's name and hash,
 /// in name order.
-pub fn dir_digest<'a>(n: &NodeHeader<'_>, children: impl IntoIterator<Item = (&'a [u8], &'a Digest)>) -> Digest {
+pub fn dir_digest<'a>(
+    n: &NodeHeader<'_>,
+    children: impl IntoIterator<Item = (&'a [u8], &'a Digest)>,
+) -> Digest {
     let mut h = Hasher::new();
     header(&mut h, n);
     for (name, d) in children {

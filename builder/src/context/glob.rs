@@ -31,7 +31,10 @@ enum Token {
     /// `?`: one character other than `/`.
     Any,
     /// `[...]` / `[^...]`: one character (never `/`) in (or not in) the ranges.
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     /// `**` followed by more pattern: `(.*/)?`, any number of whole directories.
     DirsOrNothing,
     /// `**` at the end: `.*`, anything including `/`.
@@ -69,6 +72,10 @@ pub struct Glob {
     /// Components of the pattern when it has no `**` (a path must have the
     /// same number to match); `None` when `**` is present.
     components: Option<usize>,
+    /// Literal text every match starts with (before the first wildcard).
+    lit_prefix: String,
+    /// Literal text every match ends with (after the last wildcard).
+    lit_suffix: String,
 }
 
 impl fmt::Debug for Glob {
@@ -226,11 +233,29 @@ impl Glob {
         } else {
             Some(1 + tokens.iter().filter(|t| **t == Token::Char('/')).count())
         };
+        let lit_prefix: String = tokens
+            .iter()
+            .map_while(|t| match t {
+                Token::Char(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        let mut lit_suffix: Vec<char> = tokens
+            .iter()
+            .rev()
+            .map_while(|t| match t {
+                Token::Char(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        lit_suffix.reverse();
         Ok(Glob {
             source: pattern.to_owned(),
             tokens,
             fast,
             components,
+            lit_prefix,
+            lit_suffix: lit_suffix.into_iter().collect(),
         })
     }
 
@@ -240,10 +265,15 @@ impl Glob {
             Fast::Exact(s) => text == s,
             Fast::Prefix(p) => text.starts_with(p.as_str()),
             Fast::Suffix(s) => {
-                text.ends_with(s.as_str())
-                    || s.strip_prefix('/').is_some_and(|bare| text == bare)
+                text.ends_with(s.as_str()) || s.strip_prefix('/').is_some_and(|bare| text == bare)
             }
             Fast::Nfa => {
+                // Cheap rejections before running the automaton.
+                if (!self.lit_prefix.is_empty() && !text.starts_with(self.lit_prefix.as_str()))
+                    || (!self.lit_suffix.is_empty() && !text.ends_with(self.lit_suffix.as_str()))
+                {
+                    return false;
+                }
                 if let Some(n) = self.components {
                     if n != 1 + text.bytes().filter(|b| *b == b'/').count() {
                         return false;
@@ -269,6 +299,11 @@ impl Glob {
             }
             Fast::Suffix(_) => true,
             Fast::Nfa => {
+                let d = format!("{dir}/");
+                let n = d.len().min(self.lit_prefix.len());
+                if d.as_bytes().get(..n) != self.lit_prefix.as_bytes().get(..n) {
+                    return false;
+                }
                 let mut t = String::with_capacity(dir.len() + 1);
                 t.push_str(dir);
                 t.push('/');
@@ -385,7 +420,9 @@ fn parse_class(chars: &[char], mut i: usize) -> Result<(Token, usize), ClassErro
     loop {
         match chars.get(i) {
             None => return Err(unclosed),
-            Some(']') if !ranges.is_empty() => return Ok((Token::Class { negated, ranges }, i + 1)),
+            Some(']') if !ranges.is_empty() => {
+                return Ok((Token::Class { negated, ranges }, i + 1))
+            }
             Some(']') => return Err(ClassError(|pattern| GlobError::EmptyClass { pattern })),
             _ => {}
         }
@@ -403,33 +440,58 @@ fn parse_class(chars: &[char], mut i: usize) -> Result<(Token, usize), ClassErro
     }
 }
 
-/// A small bitset of NFA states.
+/// A bitset of NFA states (on the stack for up to 256 states).
 struct States {
-    words: Vec<u64>,
+    small: [u64; 4],
+    large: Vec<u64>,
+    words: usize,
 }
 
 impl States {
     fn new(n: usize) -> States {
+        let words = n.div_ceil(64);
         States {
-            words: vec![0; n.div_ceil(64)],
+            small: [0; 4],
+            large: if words > 4 {
+                vec![0; words]
+            } else {
+                Vec::new()
+            },
+            words,
+        }
+    }
+    fn slice(&self) -> &[u64] {
+        if self.words > 4 {
+            &self.large
+        } else {
+            self.small.get(..self.words).unwrap_or_default()
+        }
+    }
+    fn slice_mut(&mut self) -> &mut [u64] {
+        if self.words > 4 {
+            &mut self.large
+        } else {
+            self.small.get_mut(..self.words).unwrap_or_default()
         }
     }
     fn set(&mut self, k: usize) {
-        if let Some(w) = self.words.get_mut(k / 64) {
+        if let Some(w) = self.slice_mut().get_mut(k / 64) {
             *w |= 1 << (k % 64);
         }
     }
     fn get(&self, k: usize) -> bool {
-        self.words.get(k / 64).is_some_and(|w| w & (1 << (k % 64)) != 0)
+        self.slice()
+            .get(k / 64)
+            .is_some_and(|w| w & (1 << (k % 64)) != 0)
     }
     fn clear(&mut self) {
-        self.words.iter_mut().for_each(|w| *w = 0);
+        self.slice_mut().iter_mut().for_each(|w| *w = 0);
     }
     fn is_empty(&self) -> bool {
-        self.words.iter().all(|w| *w == 0)
+        self.slice().iter().all(|w| *w == 0)
     }
     fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.words.iter().enumerate().flat_map(|(wi, &w)| {
+        self.slice().iter().enumerate().flat_map(|(wi, &w)| {
             let mut w = w;
             std::iter::from_fn(move || {
                 if w == 0 {
@@ -501,7 +563,10 @@ mod tests {
             assert_eq!(fm(p, s), *want, "filepath.Match({p:?}, {s:?})");
         }
         for bad in ["[]a]", "[-]", "[x-]", "[", "[^", "[^bc", "a[", "\\", "[a-"] {
-            assert!(Glob::filepath_match(bad).is_err(), "{bad:?} must be a bad pattern");
+            assert!(
+                Glob::filepath_match(bad).is_err(),
+                "{bad:?} must be a bad pattern"
+            );
         }
     }
 

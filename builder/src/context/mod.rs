@@ -125,7 +125,10 @@ impl std::fmt::Debug for Context {
 fn read_ignore(path: &Path) -> Result<IgnoreMatcher, ContextError> {
     let bytes = fs::read(path).map_err(io_err(path))?;
     let text = String::from_utf8_lossy(&bytes);
-    Ok(IgnoreMatcher::from_ignore_file(&text, &path.display().to_string())?)
+    Ok(IgnoreMatcher::from_ignore_file(
+        &text,
+        &path.display().to_string(),
+    )?)
 }
 
 fn is_file(p: &Path) -> bool {
@@ -136,7 +139,11 @@ impl Context {
     /// Opens the context directory `dir` for the Dockerfile at `dockerfile`
     /// (a host path, as given on the command line). The ignore file is
     /// `<dockerfile>.dockerignore` when it exists, else `<dir>/.dockerignore`.
-    pub fn open(dir: &Path, dockerfile: &Path, opts: ContextOptions) -> Result<Context, ContextError> {
+    pub fn open(
+        dir: &Path,
+        dockerfile: &Path,
+        opts: ContextOptions,
+    ) -> Result<Context, ContextError> {
         let meta = match fs::metadata(dir) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -173,7 +180,10 @@ impl Context {
             ignore_file,
             ignore,
             reset_owner: true,
-            cache: opts.hash_cache.as_deref().map(|f| Mutex::new(StatCache::load(f))),
+            cache: opts
+                .hash_cache
+                .as_deref()
+                .map(|f| Mutex::new(StatCache::load(f))),
             memo: Mutex::new(HashMap::new()),
             stats: Mutex::new(CacheStats::default()),
             root_hashed: Mutex::new(false),
@@ -192,7 +202,11 @@ impl Context {
         _opts: ContextOptions,
     ) -> Result<Context, ContextError> {
         fs::create_dir_all(scratch_dir).map_err(io_err(scratch_dir))?;
-        if fs::read_dir(scratch_dir).map_err(io_err(scratch_dir))?.next().is_some() {
+        if fs::read_dir(scratch_dir)
+            .map_err(io_err(scratch_dir))?
+            .next()
+            .is_some()
+        {
             return Err(ContextError::ScratchNotEmpty {
                 path: scratch_dir.to_path_buf(),
             });
@@ -203,7 +217,10 @@ impl Context {
         let find = |rel: &str| -> Option<PathBuf> {
             let r = root_path::resolve(&root, rel, true).ok()?;
             let p = root_path::join(&root, &r);
-            fs::symlink_metadata(&p).ok().filter(|m| m.is_file()).map(|_| p)
+            fs::symlink_metadata(&p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|_| p)
         };
         let dockerfile = find(&df_rel).ok_or_else(|| ContextError::DockerfileMissing {
             name: dockerfile_name.to_owned(),
@@ -390,17 +407,25 @@ impl Context {
                 return Err(ContextError::NotUtf8 { path: e.path() });
             };
             let rel = root_path::join_rel(dir_rel, name);
-            let meta = fs::symlink_metadata(e.path()).map_err(io_err(&e.path()))?;
+            // Judge by the directory entry's type first: an excluded file
+            // is never even stat'ed.
             let (st, excluded) = if self.ignore.is_empty() {
                 (MatchState::default(), false)
             } else {
                 let st = self.ignore.child_state(state, &rel);
                 let v = self.ignore.verdict(&st);
-                if v.excluded && !(meta.is_dir() && self.ignore.may_reinclude_below(&rel, v)) {
-                    continue;
+                if v.excluded {
+                    let is_dir = e
+                        .file_type()
+                        .map(|t| t.is_dir())
+                        .map_err(io_err(&e.path()))?;
+                    if !(is_dir && self.ignore.may_reinclude_below(&rel, v)) {
+                        continue;
+                    }
                 }
                 (st, v.excluded)
             };
+            let meta = fs::symlink_metadata(e.path()).map_err(io_err(&e.path()))?;
             out.push(Child {
                 name: name.to_owned(),
                 rel,
@@ -414,7 +439,12 @@ impl Context {
     }
 
     /// Visible descendants of `dir_rel` in pre-order; returns whether any.
-    fn walk_rec(&self, dir_rel: &str, state: &MatchState, out: &mut Vec<WalkEntry>) -> Result<bool, ContextError> {
+    fn walk_rec(
+        &self,
+        dir_rel: &str,
+        state: &MatchState,
+        out: &mut Vec<WalkEntry>,
+    ) -> Result<bool, ContextError> {
         let mut any = false;
         for c in self.children(dir_rel, state)? {
             let mark = out.len();
@@ -499,7 +529,13 @@ impl Context {
         Ok(d)
     }
 
-    fn hash_node(&self, rel: &str, meta: &Metadata, state: &MatchState, excluded: bool) -> Result<Option<Digest>, ContextError> {
+    fn hash_node(
+        &self,
+        rel: &str,
+        meta: &Metadata,
+        state: &MatchState,
+        excluded: bool,
+    ) -> Result<Option<Digest>, ContextError> {
         let p = self.abs(rel);
         let t = meta.file_type();
         if t.is_socket() {

@@ -109,10 +109,9 @@ pub fn resolve(root: &Path, rel: &str, follow_final: bool) -> io::Result<String>
             Ok(m) if m.file_type().is_symlink() => {
                 hops += 1;
                 if hops > MAX_LINK_HOPS {
-                    return Err(io::Error::new(
-                        io::ErrorKind::Other,
-                        format!("too many levels of symbolic links resolving {rel:?}"),
-                    ));
+                    return Err(io::Error::other(format!(
+                        "too many levels of symbolic links resolving {rel:?}"
+                    )));
                 }
                 let target = std::fs::read_link(&here)?;
                 let target = target.as_os_str().as_bytes();
@@ -128,7 +127,10 @@ pub fn resolve(root: &Path, rel: &str, follow_final: bool) -> io::Result<String>
                 }
             }
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
                 missing = true;
             }
             Err(e) => return Err(e),
@@ -190,7 +192,10 @@ mod tests {
         std::os::unix::fs::symlink("/opt/bin", r.join("usr/local/bin")).unwrap();
         std::os::unix::fs::symlink("../../../../../../etc", r.join("evil")).unwrap();
         std::os::unix::fs::symlink("loop", r.join("loop")).unwrap();
-        assert_eq!(resolve(r, "/usr/local/bin/app", true).unwrap(), "opt/bin/app");
+        assert_eq!(
+            resolve(r, "/usr/local/bin/app", true).unwrap(),
+            "opt/bin/app"
+        );
         assert_eq!(resolve(r, "usr/local/bin", false).unwrap(), "usr/local/bin");
         assert_eq!(resolve(r, "evil/passwd", true).unwrap(), "etc/passwd");
         assert_eq!(resolve(r, "missing/../x", true).unwrap(), "x");

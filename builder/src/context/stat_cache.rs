@@ -41,8 +41,14 @@ impl StatKey {
             dev: m.dev(),
             ino: m.ino(),
             size: m.size(),
-            mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
-            ctime_ns: m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+            ctime_ns: m
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.ctime_nsec()),
         }
     }
 }
@@ -142,7 +148,8 @@ impl StatCache {
         let mut prefix = root.as_os_str().as_bytes().to_vec();
         prefix.push(b'/');
         let before = self.records.len();
-        self.records.retain(|k, r| r.seen || !k.starts_with(&prefix));
+        self.records
+            .retain(|k, r| r.seen || !k.starts_with(&prefix));
         if self.records.len() != before {
             self.dirty = true;
         }
@@ -154,7 +161,8 @@ impl StatCache {
             return Ok(());
         }
         let limit = self.scan_start_ns.saturating_sub(RACY_SLACK_NS);
-        let mut body = Vec::with_capacity(MAGIC.len() + 8 + self.records.len() * (RECORD_FIXED + 64));
+        let mut body =
+            Vec::with_capacity(MAGIC.len() + 8 + self.records.len() * (RECORD_FIXED + 64));
         body.extend_from_slice(MAGIC);
         let keep: Vec<(&Vec<u8>, &Record)> = self
             .records
@@ -200,7 +208,9 @@ fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
 }
 
 fn u64_of(b: &mut &[u8]) -> Option<u64> {
-    take(b, 8).and_then(|s| s.try_into().ok()).map(u64::from_le_bytes)
+    take(b, 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_le_bytes)
 }
 
 fn parse(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Record>> {
@@ -221,7 +231,9 @@ fn parse(bytes: &[u8]) -> Option<HashMap<Vec<u8>, Record>> {
         let mtime_ns = u64_of(&mut b)? as i64;
         let ctime_ns = u64_of(&mut b)? as i64;
         let digest: [u8; 32] = take(&mut b, 32)?.try_into().ok()?;
-        let len = take(&mut b, 4).and_then(|s| s.try_into().ok()).map(u32::from_le_bytes)?;
+        let len = take(&mut b, 4)
+            .and_then(|s| s.try_into().ok())
+            .map(u32::from_le_bytes)?;
         let path = take(&mut b, len as usize)?.to_vec();
         out.insert(
             path,

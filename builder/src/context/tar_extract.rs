@@ -22,11 +22,15 @@ use super::root_path::{self, join};
 /// Why a context tar cannot be extracted.
 #[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
-    #[error("context tar: reading the archive failed: {0}: is it a (possibly truncated) tar file?")]
+    #[error(
+        "context tar: reading the archive failed: {0}: is it a (possibly truncated) tar file?"
+    )]
     Read(#[source] io::Error),
     #[error("context tar: member {name:?} is not UTF-8; rename it")]
     NotUtf8 { name: String },
-    #[error("context tar: member {name:?} points outside the context (\"..\"): refusing to extract it")]
+    #[error(
+        "context tar: member {name:?} points outside the context (\"..\"): refusing to extract it"
+    )]
     Escape { name: String },
     #[error("context tar: member {name:?} would be written through the symlink {link:?}: refusing to extract it")]
     ThroughSymlink { name: String, link: String },
@@ -52,10 +56,16 @@ fn werr(path: &Path) -> impl FnOnce(io::Error) -> ExtractError + '_ {
 pub fn member_rel(name: &str) -> Result<String, ExtractError> {
     let c = root_path::clean(name);
     if c == ".." || c.starts_with("../") {
-        return Err(ExtractError::Escape { name: name.to_owned() });
+        return Err(ExtractError::Escape {
+            name: name.to_owned(),
+        });
     }
     let c = c.trim_start_matches('/');
-    Ok(if c == "." { String::new() } else { c.to_owned() })
+    Ok(if c == "." {
+        String::new()
+    } else {
+        c.to_owned()
+    })
 }
 
 /// Makes sure every parent of `rel` is a real directory (created 0755 when
@@ -172,11 +182,16 @@ pub fn extract(tar: impl Read, root: &Path) -> Result<(), ExtractError> {
                     target: target.clone(),
                 };
                 let trel = member_rel(&target).map_err(|_| bad())?;
-                if trel.is_empty() || root_path::resolve(root, &trel, false).map_err(|_| bad())? != trel {
+                if trel.is_empty()
+                    || root_path::resolve(root, &trel, false).map_err(|_| bad())? != trel
+                {
                     return Err(bad());
                 }
                 let tp = join(root, &trel);
-                if fs::symlink_metadata(&tp).map(|m| m.is_dir()).unwrap_or(true) {
+                if fs::symlink_metadata(&tp)
+                    .map(|m| m.is_dir())
+                    .unwrap_or(true)
+                {
                     return Err(bad());
                 }
                 clear_slot(&p)?;
@@ -201,7 +216,12 @@ pub fn extract(tar: impl Read, root: &Path) -> Result<(), ExtractError> {
                 continue;
             }
         }
-        std::os::unix::fs::lchown(&p, Some(u32::try_from(uid).unwrap_or(0)), Some(u32::try_from(gid).unwrap_or(0))).map_err(werr(&p))?;
+        std::os::unix::fs::lchown(
+            &p,
+            Some(u32::try_from(uid).unwrap_or(0)),
+            Some(u32::try_from(gid).unwrap_or(0)),
+        )
+        .map_err(werr(&p))?;
         if !kind.is_symlink() {
             fs::set_permissions(&p, fs::Permissions::from_mode(mode)).map_err(werr(&p))?;
         }

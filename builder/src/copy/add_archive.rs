@@ -99,13 +99,17 @@ fn is_tar_header(b: &[u8; 512]) -> bool {
     if b.iter().all(|x| *x == 0) {
         return false;
     }
-    let Some(field) = b.get(148..156) else { return false };
+    let Some(field) = b.get(148..156) else {
+        return false;
+    };
     let digits: String = field
         .iter()
         .map(|c| *c as char)
         .filter(|c| !matches!(c, ' ' | '\0'))
         .collect();
-    let Ok(want) = u32::from_str_radix(&digits, 8) else { return false };
+    let Ok(want) = u32::from_str_radix(&digits, 8) else {
+        return false;
+    };
     let mut unsigned = 0u32;
     let mut signed = 0i32;
     for (i, &x) in b.iter().enumerate() {
@@ -234,7 +238,10 @@ pub fn entries(
                 EntryKind::File(Content::Path(f))
             }
             tar::EntryType::Symlink => {
-                let t = member.link_name_bytes().map(|b| b.into_owned()).unwrap_or_default();
+                let t = member
+                    .link_name_bytes()
+                    .map(|b| b.into_owned())
+                    .unwrap_or_default();
                 let t = String::from_utf8(t).map_err(|e| ArchiveError::NotUtf8 {
                     archive: label.to_owned(),
                     member: String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -259,21 +266,30 @@ pub fn entries(
                     .and_then(|&i| out.get(i))
                     .filter(|e| matches!(e.kind, EntryKind::File(_) | EntryKind::Hardlink(_)))
                     .ok_or_else(bad)?;
-                let (mode, uid, gid, mtime, xattrs) =
-                    (first.mode, first.uid, first.gid, first.mtime, first.xattrs.clone());
+                let (mode, uid, gid, mtime, xattrs) = (
+                    first.mode,
+                    first.uid,
+                    first.gid,
+                    first.mtime,
+                    first.xattrs.clone(),
+                );
                 let target = match &first.kind {
                     EntryKind::Hardlink(t) => t.clone(),
                     _ => target,
                 };
-                push(&mut out, &mut emitted, Entry {
-                    path: img_path.clone(),
-                    kind: EntryKind::Hardlink(target),
-                    mode,
-                    uid,
-                    gid,
-                    mtime,
-                    xattrs,
-                });
+                push(
+                    &mut out,
+                    &mut emitted,
+                    Entry {
+                        path: img_path.clone(),
+                        kind: EntryKind::Hardlink(target),
+                        mode,
+                        uid,
+                        gid,
+                        mtime,
+                        xattrs,
+                    },
+                );
                 placed.insert(rel, img_path);
                 continue;
             }
@@ -292,16 +308,24 @@ pub fn entries(
                 continue;
             }
         };
-        let mode = if matches!(kind, EntryKind::Symlink(_)) { 0o777 } else { mode };
-        push(&mut out, &mut emitted, Entry {
-            path: img_path.clone(),
-            kind,
-            mode,
-            uid,
-            gid,
-            mtime,
-            xattrs,
-        });
+        let mode = if matches!(kind, EntryKind::Symlink(_)) {
+            0o777
+        } else {
+            mode
+        };
+        push(
+            &mut out,
+            &mut emitted,
+            Entry {
+                path: img_path.clone(),
+                kind,
+                mode,
+                uid,
+                gid,
+                mtime,
+                xattrs,
+            },
+        );
         placed.insert(rel, img_path);
     }
     Ok(out)
@@ -329,7 +353,11 @@ fn member_rel(name: &str) -> Option<String> {
         return None;
     }
     let c = c.trim_start_matches('/');
-    Some(if c == "." { String::new() } else { c.to_owned() })
+    Some(if c == "." {
+        String::new()
+    } else {
+        c.to_owned()
+    })
 }
 
 #[cfg(test)]

@@ -74,8 +74,15 @@ pub fn parse(s: &str) -> Option<GitRef> {
     let is_git = lower.starts_with("git@")
         || lower.starts_with("git://")
         || lower.starts_with("ssh://")
-        || ((lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("file://"))
-            && lower.split('?').next().unwrap_or_default().trim_end_matches('/').ends_with(".git"));
+        || ((lower.starts_with("http://")
+            || lower.starts_with("https://")
+            || lower.starts_with("file://"))
+            && lower
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .ends_with(".git"));
     if !is_git {
         return None;
     }
@@ -136,12 +143,25 @@ pub fn available() -> bool {
 
 /// Clones `r` into `scratch` (reusing an earlier clone of the same source
 /// there) and checks `checksum` (a commit prefix).
-pub fn fetch(r: &GitRef, scratch: &Path, keep_git_dir: bool, checksum: Option<&str>) -> Result<Checkout, GitError> {
+pub fn fetch(
+    r: &GitRef,
+    scratch: &Path,
+    keep_git_dir: bool,
+    checksum: Option<&str>,
+) -> Result<Checkout, GitError> {
     if !available() {
         return Err(GitError::Missing);
     }
     let url = r.remote.as_str();
-    let key = Digest::of(format!("{}#{}:{}", r.remote, r.reference.as_deref().unwrap_or(""), keep_git_dir).as_bytes());
+    let key = Digest::of(
+        format!(
+            "{}#{}:{}",
+            r.remote,
+            r.reference.as_deref().unwrap_or(""),
+            keep_git_dir
+        )
+        .as_bytes(),
+    );
     let dir = scratch.join(format!("git-{}", key.short()));
     let marker = scratch.join(format!("git-{}.commit", key.short()));
     let (commit, commit_time) = match std::fs::read_to_string(&marker)
@@ -163,22 +183,51 @@ pub fn fetch(r: &GitRef, scratch: &Path, keep_git_dir: bool, checksum: Option<&s
             }
             let dir_s = dir.to_string_lossy().into_owned();
             let shallow = match &r.reference {
-                None => git(url, "clone", &["clone", "--quiet", "--depth", "1", url, &dir_s], None),
-                Some(b) => git(url, "clone", &["clone", "--quiet", "--depth", "1", "--branch", b, url, &dir_s], None),
+                None => git(
+                    url,
+                    "clone",
+                    &["clone", "--quiet", "--depth", "1", url, &dir_s],
+                    None,
+                ),
+                Some(b) => git(
+                    url,
+                    "clone",
+                    &[
+                        "clone", "--quiet", "--depth", "1", "--branch", b, url, &dir_s,
+                    ],
+                    None,
+                ),
             };
             if let Err(e) = shallow {
                 // A commit id cannot be a --branch: clone fully and check it out.
-                let Some(reference) = &r.reference else { return Err(e) };
+                let Some(reference) = &r.reference else {
+                    return Err(e);
+                };
                 if dir.exists() {
                     let _ = std::fs::remove_dir_all(&dir);
                 }
-                git(url, "clone", &["clone", "--quiet", "--no-checkout", url, &dir_s], None)?;
-                git(url, "checkout", &["checkout", "--quiet", "--detach", reference], Some(&dir))?;
+                git(
+                    url,
+                    "clone",
+                    &["clone", "--quiet", "--no-checkout", url, &dir_s],
+                    None,
+                )?;
+                git(
+                    url,
+                    "checkout",
+                    &["checkout", "--quiet", "--detach", reference],
+                    Some(&dir),
+                )?;
             }
             let commit = git(url, "rev-parse", &["rev-parse", "HEAD"], Some(&dir))?;
-            let time: i64 = git(url, "log", &["log", "-1", "--format=%ct", "HEAD"], Some(&dir))?
-                .parse()
-                .unwrap_or(0);
+            let time: i64 = git(
+                url,
+                "log",
+                &["log", "-1", "--format=%ct", "HEAD"],
+                Some(&dir),
+            )?
+            .parse()
+            .unwrap_or(0);
             if !keep_git_dir {
                 let g = dir.join(".git");
                 std::fs::remove_dir_all(&g).map_err(|source| GitError::Scratch {
@@ -187,10 +236,12 @@ pub fn fetch(r: &GitRef, scratch: &Path, keep_git_dir: bool, checksum: Option<&s
                     source,
                 })?;
             }
-            std::fs::write(&marker, format!("{commit} {time}")).map_err(|source| GitError::Scratch {
-                url: url.to_owned(),
-                path: marker.clone(),
-                source,
+            std::fs::write(&marker, format!("{commit} {time}")).map_err(|source| {
+                GitError::Scratch {
+                    url: url.to_owned(),
+                    path: marker.clone(),
+                    source,
+                }
             })?;
             (commit, time)
         }

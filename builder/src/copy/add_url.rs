@@ -56,7 +56,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while let Some(&c) = b.get(i) {
         if c == b'%' {
-            if let Some(h) = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()) {
+            if let Some(h) = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+            {
                 if let Ok(v) = u8::from_str_radix(h, 16) {
                     out.push(v);
                     i += 3;
@@ -80,7 +83,11 @@ pub fn file_name(url: &str) -> String {
         .unwrap_or_default()
         .split_once('/')
         .map_or("", |(_, p)| p);
-    let base = path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    let base = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
     let base = percent_decode(base);
     if base.is_empty() || base == "." || base == ".." || base.contains('/') {
         "__unnamed__".to_owned()
@@ -113,8 +120,13 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
     .position(|m| m == mon)? as i64
         + 1;
     let year: i64 = year.parse().ok()?;
-    let hms: Vec<i64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, sec] = hms.as_slice() else { return None };
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, m, sec] = hms.as_slice() else {
+        return None;
+    };
     // Days from civil (Howard Hinnant's algorithm).
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -164,7 +176,10 @@ pub fn fetch(url: &str, scratch: &Path, checksum: Option<&str>) -> Result<Downlo
                 .timeout_connect(Some(Duration::from_secs(30)))
                 .build()
                 .into();
-            let resp = agent.get(url).call().map_err(|e| fetch_err(e.to_string()))?;
+            let resp = agent
+                .get(url)
+                .call()
+                .map_err(|e| fetch_err(e.to_string()))?;
             let last_modified = resp
                 .headers()
                 .get("last-modified")
@@ -189,7 +204,8 @@ pub fn fetch(url: &str, scratch: &Path, checksum: Option<&str>) -> Result<Downlo
             inner.flush().map_err(scratch_err(&tmp))?;
             drop(inner);
             std::fs::rename(&tmp, &file).map_err(scratch_err(&file))?;
-            let m = serde_json::json!({ "digest": digest.to_string(), "last_modified": last_modified });
+            let m =
+                serde_json::json!({ "digest": digest.to_string(), "last_modified": last_modified });
             std::fs::write(&meta, m.to_string()).map_err(scratch_err(&meta))?;
             (digest, last_modified)
         }
@@ -218,10 +234,16 @@ mod tests {
     #[test]
     fn names_and_dates() {
         assert_eq!(file_name("http://example.com/foobar"), "foobar");
-        assert_eq!(file_name("https://example.com/a/b%20c.tar.gz?x=1#f"), "b c.tar.gz");
+        assert_eq!(
+            file_name("https://example.com/a/b%20c.tar.gz?x=1#f"),
+            "b c.tar.gz"
+        );
         assert_eq!(file_name("http://example.com"), "__unnamed__");
         assert_eq!(file_name("http://example.com/"), "__unnamed__");
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784111777)
+        );
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(parse_http_date("garbage"), None);
         assert!(parse_checksum("sha256:abc").is_err());

@@ -23,7 +23,14 @@ enum Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Perm {
     /// `rwxXst` letters.
-    Bits { r: bool, w: bool, x: bool, big_x: bool, s: bool, t: bool },
+    Bits {
+        r: bool,
+        w: bool,
+        x: bool,
+        big_x: bool,
+        s: bool,
+        t: bool,
+    },
     /// `u`, `g` or `o`: copy that class's current bits.
     Copy(u32),
 }
@@ -121,7 +128,14 @@ impl Chmod {
                             }
                             chars.next();
                         }
-                        Perm::Bits { r, w, x, big_x, s, t }
+                        Perm::Bits {
+                            r,
+                            w,
+                            x,
+                            big_x,
+                            s,
+                            t,
+                        }
                     }
                 };
                 actions.push(Action { op, perm });
@@ -144,7 +158,14 @@ impl Chmod {
                 for c in clauses {
                     for a in &c.actions {
                         let bits = match &a.perm {
-                            Perm::Bits { r, w, x, big_x, s, t } => {
+                            Perm::Bits {
+                                r,
+                                w,
+                                x,
+                                big_x,
+                                s,
+                                t,
+                            } => {
                                 let mut b = 0;
                                 if *r {
                                     b |= 0o444;

@@ -187,7 +187,7 @@ fn classify(req: &CopyRequest) -> Result<Vec<Kind<'_>>, CopyError> {
 /// The tree local sources come from.
 enum Tree<'a> {
     Borrowed(&'a Context),
-    Owned(Context),
+    Owned(Box<Context>),
 }
 
 impl Tree<'_> {
@@ -202,7 +202,7 @@ impl Tree<'_> {
 fn tree<'a>(src: &SourceRoot<'a>) -> Result<Tree<'a>, CopyError> {
     Ok(match src {
         SourceRoot::Context(c) => Tree::Borrowed(c),
-        SourceRoot::Dir(d) => Tree::Owned(Context::for_rootfs(d)?),
+        SourceRoot::Dir(d) => Tree::Owned(Box::new(Context::for_rootfs(d)?)),
     })
 }
 
@@ -231,7 +231,11 @@ fn dest_rel(req: &CopyRequest) -> String {
 /// workdir, flags) and the content hash of everything they select —
 /// never mtimes. URLs are downloaded (into `scratch`) and hashed; git
 /// sources contribute their resolved commit.
-pub fn cache_key_input(req: &CopyRequest, src: &SourceRoot, scratch: &Path) -> Result<Digest, CopyError> {
+pub fn cache_key_input(
+    req: &CopyRequest,
+    src: &SourceRoot,
+    scratch: &Path,
+) -> Result<Digest, CopyError> {
     let kinds = classify(req)?;
     let tree = tree(src)?;
     let tree = tree.get();
@@ -245,8 +249,16 @@ pub fn cache_key_input(req: &CopyRequest, src: &SourceRoot, scratch: &Path) -> R
     field(&mut h, "instr", req.instr().as_bytes());
     field(&mut h, "dest", req.dest.as_bytes());
     field(&mut h, "workdir", req.workdir.as_bytes());
-    field(&mut h, "chown", req.chown.as_deref().unwrap_or("\0none").as_bytes());
-    field(&mut h, "chmod", req.chmod.as_deref().unwrap_or("\0none").as_bytes());
+    field(
+        &mut h,
+        "chown",
+        req.chown.as_deref().unwrap_or("\0none").as_bytes(),
+    );
+    field(
+        &mut h,
+        "chmod",
+        req.chmod.as_deref().unwrap_or("\0none").as_bytes(),
+    );
     field(&mut h, "link", &[u8::from(req.link)]);
     field(&mut h, "parents", &[u8::from(req.parents)]);
     field(&mut h, "owners", &[u8::from(tree.keeps_owners())]);
@@ -254,7 +266,11 @@ pub fn cache_key_input(req: &CopyRequest, src: &SourceRoot, scratch: &Path) -> R
         field(&mut h, "exclude", e.as_bytes());
     }
     if let Some(a) = &req.add {
-        field(&mut h, "checksum", a.checksum.as_deref().unwrap_or("\0none").as_bytes());
+        field(
+            &mut h,
+            "checksum",
+            a.checksum.as_deref().unwrap_or("\0none").as_bytes(),
+        );
         field(&mut h, "keep-git-dir", &[u8::from(a.keep_git_dir)]);
         field(&mut h, "unpack", &[a.unpack.map_or(2, u8::from)]);
     }
@@ -319,7 +335,11 @@ impl Planner<'_> {
     fn io(&self, path: &Path) -> impl FnOnce(std::io::Error) -> CopyError {
         let instr = self.instr;
         let path = path.to_path_buf();
-        move |source| CopyError::Io { instr, path, source }
+        move |source| CopyError::Io {
+            instr,
+            path,
+            source,
+        }
     }
 
     fn existing(&self, rel: &str) -> Option<Metadata> {
@@ -429,7 +449,9 @@ impl Planner<'_> {
                     }
                 }
             }
-        } else if planned_dir == Some(true) || (planned_dir.is_none() && existing.is_some_and(|m| m.is_dir())) {
+        } else if planned_dir == Some(true)
+            || (planned_dir.is_none() && existing.is_some_and(|m| m.is_dir()))
+        {
             return Err(CopyError::ReplaceDir {
                 instr: self.instr,
                 path: format!("/{}", e.path),
@@ -440,7 +462,14 @@ impl Planner<'_> {
     }
 
     /// The entry for one node of a source tree, placed at `target`.
-    fn node_entry(&mut self, tree: &Context, real: &str, m: &Metadata, target: &str, rules: NodeRules) -> Result<Option<Entry>, CopyError> {
+    fn node_entry(
+        &mut self,
+        tree: &Context,
+        real: &str,
+        m: &Metadata,
+        target: &str,
+        rules: NodeRules,
+    ) -> Result<Option<Entry>, CopyError> {
         let t = m.file_type();
         if t.is_socket() {
             return Ok(None);
@@ -471,11 +500,14 @@ impl Planner<'_> {
             EntryKind::Dir
         } else if t.is_symlink() {
             let target = std::fs::read_link(&abs).map_err(self.io(&abs))?;
-            let target = target.into_os_string().into_string().map_err(|t| CopyError::NotUtf8 {
-                instr: self.instr,
-                what: "symlink target",
-                value: t.to_string_lossy().into_owned(),
-            })?;
+            let target = target
+                .into_os_string()
+                .into_string()
+                .map_err(|t| CopyError::NotUtf8 {
+                    instr: self.instr,
+                    what: "symlink target",
+                    value: t.to_string_lossy().into_owned(),
+                })?;
             mode = 0o777;
             EntryKind::Symlink(target)
         } else if t.is_char_device() {
@@ -493,7 +525,9 @@ impl Planner<'_> {
         } else {
             let key = (m.dev(), m.ino());
             match self.links.get(&key) {
-                Some(first) if m.nlink() > 1 && first != target => EntryKind::Hardlink(first.clone()),
+                Some(first) if m.nlink() > 1 && first != target => {
+                    EntryKind::Hardlink(first.clone())
+                }
                 _ => {
                     if m.nlink() > 1 {
                         self.links.insert(key, target.to_owned());
@@ -514,7 +548,13 @@ impl Planner<'_> {
     }
 
     /// Copies the contents of directory `real` of `tree` into `target_dir`.
-    fn copy_dir_contents(&mut self, tree: &Context, real: &str, target_dir: &str, rules: NodeRules) -> Result<(), CopyError> {
+    fn copy_dir_contents(
+        &mut self,
+        tree: &Context,
+        real: &str,
+        target_dir: &str,
+        rules: NodeRules,
+    ) -> Result<(), CopyError> {
         for w in tree.walk(real)? {
             let inner = w
                 .rel
@@ -558,12 +598,23 @@ impl Dest {
 /// parents before children. `dest_root` is the stage's rootfs before this
 /// step (empty for `--link`), used for names, symlinks and existing
 /// directories; `mtime_now` dates created directories and heredocs.
-pub fn plan(req: &CopyRequest, src: &SourceRoot, dest_root: &Path, mtime_now: i64, scratch: &Path) -> Result<Vec<Entry>, CopyError> {
+pub fn plan(
+    req: &CopyRequest,
+    src: &SourceRoot,
+    dest_root: &Path,
+    mtime_now: i64,
+    scratch: &Path,
+) -> Result<Vec<Entry>, CopyError> {
     let instr = req.instr();
     let kinds = classify(req)?;
     let chmod = req.chmod.as_deref().map(Chmod::parse).transpose()?;
-    let owner = req.chown.as_deref().map(|c| owner::resolve(c, dest_root)).transpose()?;
-    let exclude = IgnoreMatcher::from_patterns(&req.exclude, "--exclude").map_err(|source| CopyError::Exclude { instr, source })?;
+    let owner = req
+        .chown
+        .as_deref()
+        .map(|c| owner::resolve(c, dest_root))
+        .transpose()?;
+    let exclude = IgnoreMatcher::from_patterns(&req.exclude, "--exclude")
+        .map_err(|source| CopyError::Exclude { instr, source })?;
     let tree = tree(src)?;
     let tree = tree.get();
     let keep_owners = tree.keeps_owners();
@@ -599,7 +650,11 @@ pub fn plan(req: &CopyRequest, src: &SourceRoot, dest_root: &Path, mtime_now: i6
     })?;
     let is_dir = real.is_empty()
         || std::fs::symlink_metadata(root_path::join(dest_root, &real)).is_ok_and(|m| m.is_dir());
-    let dest = Dest { real, dir_syntax, is_dir };
+    let dest = Dest {
+        real,
+        dir_syntax,
+        is_dir,
+    };
 
     let mut p = Planner {
         instr,
@@ -645,7 +700,9 @@ pub fn plan(req: &CopyRequest, src: &SourceRoot, dest_root: &Path, mtime_now: i6
             }
             Kind::Url(u) => {
                 let d = add_url::fetch(u, scratch, checksum)?;
-                if add.and_then(|a| a.unpack) == Some(true) && add_archive::is_archive(&d.file).unwrap_or(false) {
+                if add.and_then(|a| a.unpack) == Some(true)
+                    && add_archive::is_archive(&d.file).unwrap_or(false)
+                {
                     extract_archive(&mut p, &d.file, u, &dest.real, scratch)?;
                     continue;
                 }
@@ -682,7 +739,15 @@ pub fn plan(req: &CopyRequest, src: &SourceRoot, dest_root: &Path, mtime_now: i6
 }
 
 /// ADD/COPY of one selected local source.
-fn copy_local(p: &mut Planner, req: &CopyRequest, tree: &Context, it: &LocalItem, dest: &Dest, rules: NodeRules, scratch: &Path) -> Result<(), CopyError> {
+fn copy_local(
+    p: &mut Planner,
+    req: &CopyRequest,
+    tree: &Context,
+    it: &LocalItem,
+    dest: &Dest,
+    rules: NodeRules,
+    scratch: &Path,
+) -> Result<(), CopyError> {
     // A selected node whose own name is excluded by --exclude is skipped.
     if !p.exclude.is_empty() && !it.name.is_empty() && p.exclude.is_excluded(&it.name) {
         return Ok(());
@@ -702,7 +767,8 @@ fn copy_local(p: &mut Planner, req: &CopyRequest, tree: &Context, it: &LocalItem
                     placed = root_path::join_rel(&placed, c);
                     match tree.resolve(&logical, true)? {
                         Some(r) => {
-                            let rm = std::fs::symlink_metadata(tree.abs(&r)).map_err(p.io(&tree.abs(&r)))?;
+                            let rm = std::fs::symlink_metadata(tree.abs(&r))
+                                .map_err(p.io(&tree.abs(&r)))?;
                             if let Some(e) = p.node_entry(tree, &r, &rm, &placed, rules)? {
                                 p.put(e, false)?;
                             }
@@ -736,7 +802,8 @@ fn copy_local(p: &mut Planner, req: &CopyRequest, tree: &Context, it: &LocalItem
                 placed = root_path::join_rel(&placed, c);
                 match tree.resolve(&logical, true)? {
                     Some(r) => {
-                        let rm = std::fs::symlink_metadata(tree.abs(&r)).map_err(p.io(&tree.abs(&r)))?;
+                        let rm =
+                            std::fs::symlink_metadata(tree.abs(&r)).map_err(p.io(&tree.abs(&r)))?;
                         if let Some(e) = p.node_entry(tree, &r, &rm, &placed, rules)? {
                             p.put(e, false)?;
                         }
@@ -748,7 +815,11 @@ fn copy_local(p: &mut Planner, req: &CopyRequest, tree: &Context, it: &LocalItem
         }
         None => dest.file_target(&it.name),
     };
-    let unpack = req.add.as_ref().map(|a| a.unpack != Some(false)).unwrap_or(false);
+    let unpack = req
+        .add
+        .as_ref()
+        .map(|a| a.unpack != Some(false))
+        .unwrap_or(false);
     if unpack && m.is_file() && add_archive::is_archive(&abs).unwrap_or(false) {
         return extract_archive(p, &abs, &it.logical, &dest.real, scratch);
     }
@@ -759,10 +830,17 @@ fn copy_local(p: &mut Planner, req: &CopyRequest, tree: &Context, it: &LocalItem
 }
 
 /// Extracts an archive's members under `dest_dir`.
-fn extract_archive(p: &mut Planner, file: &Path, display: &str, dest_dir: &str, scratch: &Path) -> Result<(), CopyError> {
+fn extract_archive(
+    p: &mut Planner,
+    file: &Path,
+    display: &str,
+    dest_dir: &str,
+    scratch: &Path,
+) -> Result<(), CopyError> {
     p.ensure_dir(dest_dir)?;
     let root = p.dest_root.to_path_buf();
-    let resolve_parent = move |rel: &str| root_path::resolve(&root, rel, true).unwrap_or_else(|_| rel.to_owned());
+    let resolve_parent =
+        move |rel: &str| root_path::resolve(&root, rel, true).unwrap_or_else(|_| rel.to_owned());
     let entries = add_archive::entries(file, display, dest_dir, p.owner, scratch, &resolve_parent)?;
     for e in entries {
         p.put(e, true)?;

@@ -57,7 +57,13 @@ fn pivot_of(source: &str) -> String {
     }
 }
 
-fn item(logical: String, real: String, parents: bool, pivot: &str, from_wildcard: bool) -> LocalItem {
+fn item(
+    logical: String,
+    real: String,
+    parents: bool,
+    pivot: &str,
+    from_wildcard: bool,
+) -> LocalItem {
     let name = root_path::split_parent(&logical).1.to_owned();
     let parents_rel = parents.then(|| {
         if pivot.is_empty() {
@@ -93,13 +99,23 @@ fn is_real_dir(tree: &Context, rel: &str) -> bool {
 /// empty wildcard), but the directory before the first wildcard must exist.
 pub fn resolve(tree: &Context, source: &str, parents: bool) -> Result<Vec<LocalItem>, SourceError> {
     let not_found = |p: &str| SourceError::NotFound {
-        source_path: if p.is_empty() { "/".to_owned() } else { p.to_owned() },
+        source_path: if p.is_empty() {
+            "/".to_owned()
+        } else {
+            p.to_owned()
+        },
     };
-    let pivot = if parents { pivot_of(source) } else { String::new() };
+    let pivot = if parents {
+        pivot_of(source)
+    } else {
+        String::new()
+    };
     let cleaned = root_path::clean_rel(source);
     let comps: Vec<&str> = cleaned.split('/').filter(|c| !c.is_empty()).collect();
     let Some(first_wild) = comps.iter().position(|c| has_wildcards(c)) else {
-        let real = tree.resolve(&cleaned, true)?.ok_or_else(|| not_found(&cleaned))?;
+        let real = tree
+            .resolve(&cleaned, true)?
+            .ok_or_else(|| not_found(&cleaned))?;
         return Ok(vec![item(cleaned, real, parents, &pivot, false)]);
     };
     let base_logical = comps.get(..first_wild).unwrap_or_default().join("/");
@@ -111,9 +127,11 @@ pub fn resolve(tree: &Context, source: &str, parents: bool) -> Result<Vec<LocalI
         if parents && *c == "**" {
             segs.push(Seg::Dirs);
         } else {
-            segs.push(Seg::Glob(Glob::filepath_match(c).map_err(|err| SourceError::Pattern {
-                source_path: source.to_owned(),
-                err,
+            segs.push(Seg::Glob(Glob::filepath_match(c).map_err(|err| {
+                SourceError::Pattern {
+                    source_path: source.to_owned(),
+                    err,
+                }
             })?));
         }
     }
