@@ -30,7 +30,12 @@ struct Run {
 impl Run {
     fn ok(self) -> Result<Run> {
         if self.code != 0 {
-            bail!("hoist failed ({}):\n{}\n{}", self.code, self.stdout, self.stderr);
+            bail!(
+                "hoist failed ({}):\n{}\n{}",
+                self.code,
+                self.stdout,
+                self.stderr
+            );
         }
         Ok(self)
     }
@@ -38,7 +43,10 @@ impl Run {
         self.stdout.trim().lines().last().unwrap_or("").to_owned()
     }
     fn cached(&self) -> usize {
-        self.stderr.lines().filter(|l| l.ends_with(" CACHED")).count()
+        self.stderr
+            .lines()
+            .filter(|l| l.ends_with(" CACHED"))
+            .count()
     }
     fn done(&self) -> usize {
         self.stderr
@@ -110,9 +118,11 @@ impl Env {
         Ok(())
     }
     /// The blobs of the image's layers (compressed), in order.
-    fn layer_tars(&self, image: &str) -> Result<Vec<BTreeMap<String, (u8, u32, u64, u64, Vec<u8>)>>> {
+    fn layer_tars(&self, image: &str) -> Result<Vec<LayerMap>> {
         let v = self.inspect(image)?;
-        let mdig = v["Manifest"]["digest"].as_str().context("manifest digest")?;
+        let mdig = v["Manifest"]["digest"]
+            .as_str()
+            .context("manifest digest")?;
         let manifest: Value = serde_json::from_slice(&fs::read(self.blob(mdig))?)?;
         let mut out = Vec::new();
         for l in manifest["layers"].as_array().context("layers")? {
@@ -125,12 +135,7 @@ impl Env {
                 let mut e = e?;
                 let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
                 let h = e.header();
-                let key = (
-                    h.entry_type().as_byte(),
-                    h.mode()?,
-                    h.uid()?,
-                    h.gid()?,
-                );
+                let key = (h.entry_type().as_byte(), h.mode()?, h.uid()?, h.gid()?);
                 let mut data = Vec::new();
                 if key.0 == b'2' || key.0 == b'1' {
                     data = e.link_name_bytes().map(|b| b.to_vec()).unwrap_or_default();
@@ -149,6 +154,9 @@ impl Env {
             .join(digest.trim_start_matches("sha256:"))
     }
 }
+
+/// A layer's entries: path → (type byte, mode, uid, gid, content or link target).
+type LayerMap = BTreeMap<String, (u8, u32, u64, u64, Vec<u8>)>;
 
 fn touch_old(p: &Path) {
     let st = Command::new("touch")
@@ -192,7 +200,10 @@ fn editing_a_copied_file_misses_from_that_step_on() -> Result<()> {
     let ctx = e.context(
         "ctx",
         &[
-            ("Dockerfile", "FROM scratch\nCOPY a.txt /a\nCOPY b.txt /b\nCOPY c.txt /c\n"),
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY a.txt /a\nCOPY b.txt /b\nCOPY c.txt /c\n",
+            ),
             ("a.txt", "a"),
             ("b.txt", "b"),
             ("c.txt", "c"),
@@ -207,18 +218,35 @@ fn editing_a_copied_file_misses_from_that_step_on() -> Result<()> {
         let id = lines[pos].split_whitespace().next().unwrap().to_owned();
         lines[pos + 1..]
             .iter()
-            .find(|l| l.starts_with(&format!("{id} ")) && (l.contains("CACHED") || l.contains("DONE")))
+            .find(|l| {
+                l.starts_with(&format!("{id} ")) && (l.contains("CACHED") || l.contains("DONE"))
+            })
             .unwrap()
             .to_string()
     };
-    assert!(status_of("COPY a.txt /a").contains("CACHED"), "{}", second.stderr);
-    assert!(status_of("COPY b.txt /b").contains("DONE"), "{}", second.stderr);
-    assert!(status_of("COPY c.txt /c").contains("DONE"), "{}", second.stderr);
+    assert!(
+        status_of("COPY a.txt /a").contains("CACHED"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        status_of("COPY b.txt /b").contains("DONE"),
+        "{}",
+        second.stderr
+    );
+    assert!(
+        status_of("COPY c.txt /c").contains("DONE"),
+        "{}",
+        second.stderr
+    );
     assert_ne!(first.id(), second.id());
     // A chmod also misses (mode is part of the content hash).
     let third = e.build(&ctx, &[]).ok()?;
     assert_eq!(third.cached(), 3);
-    fs::set_permissions(ctx.join("c.txt"), std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    fs::set_permissions(
+        ctx.join("c.txt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )?;
     let fourth = e.build(&ctx, &[]).ok()?;
     assert_eq!(fourth.cached(), 2, "{}", fourth.stderr);
     Ok(())
@@ -244,7 +272,9 @@ fn a_changed_build_arg_misses_at_its_first_use_and_unused_args_warn() -> Result<
     assert_eq!(changed.cached(), 1, "{}", changed.stderr);
     let unused = e.build(&ctx, &["--build-arg", "NOPE=1"]).ok()?;
     assert!(
-        unused.stderr.contains("build-args [NOPE] were not consumed"),
+        unused
+            .stderr
+            .contains("build-args [NOPE] were not consumed"),
         "{}",
         unused.stderr
     );
@@ -269,10 +299,18 @@ fn independent_stages_keep_their_cache_and_target_skips_stages() -> Result<()> {
         ],
     );
     let first = e.build(&ctx, &[]).ok()?;
-    assert!(!first.stderr.contains("does-not-exist"), "unneeded stage built:\n{}", first.stderr);
+    assert!(
+        !first.stderr.contains("does-not-exist"),
+        "unneeded stage built:\n{}",
+        first.stderr
+    );
     fs::write(ctx.join("b"), "B")?;
     let second = e.build(&ctx, &[]).ok()?;
-    let a_line = second.stderr.lines().position(|l| l.ends_with("[a 2/2] COPY a /a")).unwrap();
+    let a_line = second
+        .stderr
+        .lines()
+        .position(|l| l.ends_with("[a 2/2] COPY a /a"))
+        .unwrap();
     let lines: Vec<&str> = second.stderr.lines().collect();
     let id = lines[a_line].split_whitespace().next().unwrap();
     assert!(
@@ -318,7 +356,16 @@ CMD echo $A
 "#,
         )],
     );
-    e.build(&ctx, &["-t", "meta:v1", "--label", "org.opencontainers.image.source=here"]).ok()?;
+    e.build(
+        &ctx,
+        &[
+            "-t",
+            "meta:v1",
+            "--label",
+            "org.opencontainers.image.source=here",
+        ],
+    )
+    .ok()?;
     let v = e.inspect("meta:v1")?;
     let c = &v["Config"];
     assert_eq!(v["Author"], "someone");
@@ -331,7 +378,10 @@ CMD echo $A
     assert!(c["Volumes"]["/data"].is_object());
     assert_eq!(c["User"], "1000:1000");
     assert_eq!(c["StopSignal"], "SIGINT");
-    assert_eq!(c["Shell"], serde_json::json!(["/bin/ash", "-eo", "pipefail", "-c"]));
+    assert_eq!(
+        c["Shell"],
+        serde_json::json!(["/bin/ash", "-eo", "pipefail", "-c"])
+    );
     assert_eq!(
         c["Healthcheck"]["Test"],
         serde_json::json!(["CMD-SHELL", "wget -q localhost"])
@@ -349,10 +399,18 @@ CMD echo $A
     let hist = v["History"].as_array().unwrap();
     assert_eq!(hist.len(), 12, "{hist:?}");
     assert!(hist.iter().all(|h| h["empty_layer"] == true));
-    assert!(hist[1]["created_by"].as_str().unwrap().starts_with("ENV A=1"));
+    assert!(hist[1]["created_by"]
+        .as_str()
+        .unwrap()
+        .starts_with("ENV A=1"));
     // The manifest carries the OCI annotation from the label.
-    let manifest: Value = serde_json::from_slice(&fs::read(e.blob(v["Manifest"]["digest"].as_str().unwrap()))?)?;
-    assert_eq!(manifest["annotations"]["org.opencontainers.image.source"], "here");
+    let manifest: Value = serde_json::from_slice(&fs::read(
+        e.blob(v["Manifest"]["digest"].as_str().unwrap()),
+    )?)?;
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.source"],
+        "here"
+    );
     Ok(())
 }
 
@@ -361,12 +419,19 @@ fn onbuild_triggers_run_once_in_the_child_then_are_cleared() -> Result<()> {
     let e = Env::new();
     let base = e.context(
         "base",
-        &[("Dockerfile", "FROM scratch\nONBUILD COPY x /from-trigger\nONBUILD ENV T=1\n")],
+        &[(
+            "Dockerfile",
+            "FROM scratch\nONBUILD COPY x /from-trigger\nONBUILD ENV T=1\n",
+        )],
     );
     e.build(&base, &["-t", "base"]).ok()?;
     let child = e.context(
         "child",
-        &[("Dockerfile", "FROM base\nCOPY y /y\n"), ("x", "x"), ("y", "y")],
+        &[
+            ("Dockerfile", "FROM base\nCOPY y /y\n"),
+            ("x", "x"),
+            ("y", "y"),
+        ],
     );
     e.build(&child, &["-t", "child"]).ok()?;
     let v = e.inspect("child")?;
@@ -374,7 +439,11 @@ fn onbuild_triggers_run_once_in_the_child_then_are_cleared() -> Result<()> {
     assert_eq!(v["Config"]["Env"], serde_json::json!(["T=1"]));
     let layers = e.layer_tars("child")?;
     assert_eq!(layers.len(), 2);
-    assert!(layers[0].contains_key("from-trigger"), "{:?}", layers[0].keys());
+    assert!(
+        layers[0].contains_key("from-trigger"),
+        "{:?}",
+        layers[0].keys()
+    );
     // A grandchild does not run them again.
     let grand = e.context("grand", &[("Dockerfile", "FROM child\nENV G=1\n")]);
     e.build(&grand, &["-t", "grand"]).ok()?;
@@ -388,7 +457,10 @@ fn workdir_creates_its_directory_and_copy_lands_relative_to_it() -> Result<()> {
     let ctx = e.context(
         "ctx",
         &[
-            ("Dockerfile", "FROM scratch\nWORKDIR /app/src\nCOPY f ./\nCOPY f rel/g\nWORKDIR /app/src\n"),
+            (
+                "Dockerfile",
+                "FROM scratch\nWORKDIR /app/src\nCOPY f ./\nCOPY f rel/g\nWORKDIR /app/src\n",
+            ),
             ("f", "F"),
         ],
     );
@@ -426,12 +498,16 @@ fn source_date_epoch_builds_are_reproducible_across_mtimes_and_stores() -> Resul
             .arg("--root")
             .arg(&store)
             .args(["build", "--progress", "plain", "-o"])
-            .arg(format!("type=oci-layout,dest={}", e.path(&format!("out{i}")).display()))
+            .arg(format!(
+                "type=oci-layout,dest={}",
+                e.path(&format!("out{i}")).display()
+            ))
             .arg(c)
             .env("SOURCE_DATE_EPOCH", "0")
             .output()?;
         let r = out(o).ok()?;
-        let index: Value = serde_json::from_slice(&fs::read(e.path(&format!("out{i}/index.json")))?)?;
+        let index: Value =
+            serde_json::from_slice(&fs::read(e.path(&format!("out{i}/index.json")))?)?;
         ids.push((r.id(), index["manifests"][0]["digest"].clone()));
     }
     assert_eq!(ids[0], ids[1]);
@@ -443,7 +519,10 @@ fn outputs_iidfile_stdin_context_and_unpack() -> Result<()> {
     let e = Env::new();
     let ctx = e.context(
         "ctx",
-        &[("Dockerfile", "FROM scratch\nCOPY a /a\nCMD [\"/a\"]\n"), ("a", "a")],
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY a /a\nCMD [\"/a\"]\n"),
+            ("a", "a"),
+        ],
     );
     let oci = e.path("o.tar");
     let dock = e.path("d.tar");
@@ -482,7 +561,11 @@ fn outputs_iidfile_stdin_context_and_unpack() -> Result<()> {
     // Load the docker archive into a fresh store: same id.
     let e2 = Env::new();
     let l = e2.hoist(&["load", "-i", dock.to_str().unwrap()]).ok()?;
-    assert!(l.stdout.contains("Loaded image: outs:latest"), "{}", l.stdout);
+    assert!(
+        l.stdout.contains("Loaded image: outs:latest"),
+        "{}",
+        l.stdout
+    );
     assert_eq!(e2.inspect("outs")?["Id"], r.id().as_str());
     // A context tar on stdin.
     let tarball = e.path("ctx.tar");
@@ -514,7 +597,10 @@ fn outputs_iidfile_stdin_context_and_unpack() -> Result<()> {
 #[test]
 fn image_management_tag_images_rmi_prune() -> Result<()> {
     let e = Env::new();
-    let ctx = e.context("ctx", &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "a")]);
+    let ctx = e.context(
+        "ctx",
+        &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "a")],
+    );
     let id = e.build(&ctx, &["-t", "one"]).ok()?.id();
     e.hoist(&["tag", "one", "two:v2"]).ok()?;
     let imgs = e.hoist(&["images", "--format", "json"]).ok()?;
@@ -523,7 +609,13 @@ fn image_management_tag_images_rmi_prune() -> Result<()> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| format!("{}:{}", r["Repository"].as_str().unwrap(), r["Tag"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{}:{}",
+                r["Repository"].as_str().unwrap(),
+                r["Tag"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(names, ["one:latest", "two:v2"]);
     assert!(v[0]["ID"].as_str().unwrap() == id);
@@ -548,30 +640,70 @@ fn image_management_tag_images_rmi_prune() -> Result<()> {
 #[test]
 fn bad_input_is_reported_and_the_store_stays_consistent() -> Result<()> {
     let e = Env::new();
-    let good = e.context("good", &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "a")]);
+    let good = e.context(
+        "good",
+        &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "a")],
+    );
     e.build(&good, &["-t", "good"]).ok()?;
     let cases: &[(&str, &str, &[&str])] = &[
         ("syntax", "FROM scratch\nCOPY\n", &["Dockerfile:2"]),
-        ("unknown-instr", "FROM scratch\nFROBNICATE x\n", &["Dockerfile:2", "FROBNICATE"]),
-        ("missing-src", "FROM scratch\nCOPY nope /x\n", &["Dockerfile:2", "nope"]),
-        ("bad-chown", "FROM scratch\nCOPY --chown=nobodyhere a /x\n", &["Dockerfile:2", "nobodyhere"]),
-        ("bad-chmod", "FROM scratch\nCOPY --chmod=99z a /x\n", &["Dockerfile:2", "chmod"]),
-        ("unknown-from", "FROM scratch\nCOPY --from=nostage /a /x\n", &["Dockerfile:2", "nostage"]),
+        (
+            "unknown-instr",
+            "FROM scratch\nFROBNICATE x\n",
+            &["Dockerfile:2", "FROBNICATE"],
+        ),
+        (
+            "missing-src",
+            "FROM scratch\nCOPY nope /x\n",
+            &["Dockerfile:2", "nope"],
+        ),
+        (
+            "bad-chown",
+            "FROM scratch\nCOPY --chown=nobodyhere a /x\n",
+            &["Dockerfile:2", "nobodyhere"],
+        ),
+        (
+            "bad-chmod",
+            "FROM scratch\nCOPY --chmod=99z a /x\n",
+            &["Dockerfile:2", "chmod"],
+        ),
+        (
+            "unknown-from",
+            "FROM scratch\nCOPY --from=nostage /a /x\n",
+            &["Dockerfile:2", "nostage"],
+        ),
         (
             "cycle",
             "FROM scratch AS a\nCOPY --from=b /x /x\nFROM scratch AS b\nCOPY --from=a /y /y\n",
             &["depends on itself"],
         ),
-        ("base-missing", "FROM notloaded:1\n", &["notloaded", "hoist load"]),
-        ("platform", "FROM --platform=linux/arm64 scratch\nCOPY a /a\n", &["arm64"]),
+        (
+            "base-missing",
+            "FROM notloaded:1\n",
+            &["notloaded", "hoist load"],
+        ),
+        (
+            "platform",
+            "FROM --platform=linux/arm64 scratch\nCOPY a /a\n",
+            &["arm64"],
+        ),
     ];
     for (name, df, want) in cases {
         let ctx = e.context(name, &[("Dockerfile", df), ("a", "a")]);
         let r = e.build(&ctx, &[]);
         assert_ne!(r.code, 0, "{name}: should fail:\n{}", r.stderr);
-        let last = r.stderr.lines().rev().find(|l| l.starts_with("error:")).unwrap_or("");
+        let last = r
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or("");
         for w in *want {
-            assert!(last.contains(w), "{name}: {w:?} not in the error line {last:?}\n{}", r.stderr);
+            assert!(
+                last.contains(w),
+                "{name}: {w:?} not in the error line {last:?}\n{}",
+                r.stderr
+            );
         }
         assert!(!r.stderr.contains("panicked"), "{name}: {}", r.stderr);
         e.fsck_clean().with_context(|| name.to_string())?;
@@ -582,7 +714,10 @@ fn bad_input_is_reported_and_the_store_stays_consistent() -> Result<()> {
     assert!(r.stderr.contains("no-such-dir"), "{}", r.stderr);
     // A corrupt tar for load.
     let bad = e.path("bad.tar");
-    fs::write(&bad, b"this is not a tar at all, not even close............")?;
+    fs::write(
+        &bad,
+        b"this is not a tar at all, not even close............",
+    )?;
     let r = e.hoist(&["load", "-i", bad.to_str().unwrap()]);
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("bad.tar"), "{}", r.stderr);
@@ -628,7 +763,11 @@ fn a_full_disk_while_writing_a_layer_leaves_the_store_consistent() -> Result<()>
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("Dockerfile:2") || r.stderr.contains("blob"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Dockerfile:2") || r.stderr.contains("blob"),
+        "{}",
+        r.stderr
+    );
     e.fsck_clean()?;
     // Shrink the input: it fits now.
     fs::write(ctx.join("big"), &big[..64 << 10])?;

@@ -245,7 +245,12 @@ mod tests {
         apply(&mut img, &mut f, &Instruction::Cmd(sh("echo hi")));
         assert_eq!(
             img.config.cmd,
-            Some(vec!["/bin/bash".into(), "-eu".into(), "-c".into(), "echo hi".into()])
+            Some(vec![
+                "/bin/bash".into(),
+                "-eu".into(),
+                "-c".into(),
+                "echo hi".into()
+            ])
         );
     }
 
@@ -258,7 +263,11 @@ mod tests {
             key: k.into(),
             value: v.into(),
         };
-        apply(&mut img, &mut f, &Instruction::Env(vec![kv("A", "2"), kv("B", "x y")]));
+        apply(
+            &mut img,
+            &mut f,
+            &Instruction::Env(vec![kv("A", "2"), kv("B", "x y")]),
+        );
         assert_eq!(
             img.config.env,
             Some(vec!["PATH=/bin".into(), "A=2".into(), "B=x y".into()])
@@ -271,7 +280,10 @@ mod tests {
             &Instruction::Expose(vec!["80".into(), "53/UDP".into(), "8000-8002".into()]),
         );
         let ports: Vec<&String> = img.config.exposed_ports.as_ref().unwrap().keys().collect();
-        assert_eq!(ports, ["53/udp", "80/tcp", "8000/tcp", "8001/tcp", "8002/tcp"]);
+        assert_eq!(
+            ports,
+            ["53/udp", "80/tcp", "8000/tcp", "8001/tcp", "8002/tcp"]
+        );
         apply(&mut img, &mut f, &Instruction::Volume(vec!["/data".into()]));
         assert!(img.config.volumes.as_ref().unwrap().contains_key("/data"));
         apply(&mut img, &mut f, &Instruction::Workdir("/app".into()));
@@ -307,11 +319,21 @@ mod tests {
             }),
         );
         let h = img.config.healthcheck.clone().unwrap();
-        assert_eq!(h.test, Some(vec!["CMD-SHELL".into(), "curl -f localhost".into()]));
+        assert_eq!(
+            h.test,
+            Some(vec!["CMD-SHELL".into(), "curl -f localhost".into()])
+        );
         assert_eq!(h.interval, Some(5_000_000_000));
         assert_eq!(h.retries, Some(3));
-        apply(&mut img, &mut f, &Instruction::Healthcheck(Healthcheck::None));
-        assert_eq!(img.config.healthcheck.unwrap().test, Some(vec!["NONE".into()]));
+        apply(
+            &mut img,
+            &mut f,
+            &Instruction::Healthcheck(Healthcheck::None),
+        );
+        assert_eq!(
+            img.config.healthcheck.unwrap().test,
+            Some(vec!["NONE".into()])
+        );
     }
 
     #[test]

@@ -64,7 +64,10 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    pub(crate) fn io(path: impl Into<PathBuf>, what: &'static str) -> impl FnOnce(std::io::Error) -> BuildError {
+    pub(crate) fn io(
+        path: impl Into<PathBuf>,
+        what: &'static str,
+    ) -> impl FnOnce(std::io::Error) -> BuildError {
         let path = path.into();
         move |source| BuildError::Io { path, what, source }
     }

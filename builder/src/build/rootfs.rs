@@ -34,13 +34,10 @@ impl Rootfs {
     pub fn sync(&mut self, store: &Store, layers: &[Descriptor]) -> Result<&Path, BuildError> {
         for desc in layers.iter().skip(self.applied) {
             let blob = store.open_blob(&desc.digest)?;
-            let tar = decompress(blob).map_err(|e| BuildError::Stage(format!(
-                "layer {}: {e}",
-                desc.digest
-            )))?;
-            apply_layer(tar, &self.dir, &ApplyOptions::default()).map_err(|e| {
-                BuildError::Stage(format!("apply layer {}: {e}", desc.digest))
-            })?;
+            let tar = decompress(blob)
+                .map_err(|e| BuildError::Stage(format!("layer {}: {e}", desc.digest)))?;
+            apply_layer(tar, &self.dir, &ApplyOptions::default())
+                .map_err(|e| BuildError::Stage(format!("apply layer {}: {e}", desc.digest)))?;
             self.applied += 1;
         }
         Ok(&self.dir)

@@ -90,7 +90,11 @@ impl StoreImages<'_> {
 }
 
 impl BaseImages for StoreImages<'_> {
-    fn env(&mut self, image: &str, platform: Option<&Platform>) -> Result<Vec<(String, String)>, String> {
+    fn env(
+        &mut self,
+        image: &str,
+        platform: Option<&Platform>,
+    ) -> Result<Vec<(String, String)>, String> {
         Ok(self.image(image, platform)?.config.config.env_pairs())
     }
     fn onbuild(&mut self, image: &str, platform: Option<&Platform>) -> Result<Vec<String>, String> {
@@ -113,9 +117,13 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildResult, BuildErro
     let _gc = store.gc_lock_shared()?;
     let progress = Progress::new(req.progress);
     if let Some(p) = &req.platform {
-        let parsed = Platform::parse(p).map_err(|_| BuildError::Platform { platform: p.clone() })?;
+        let parsed = Platform::parse(p).map_err(|_| BuildError::Platform {
+            platform: p.clone(),
+        })?;
         if parsed.os != "linux" || parsed.arch != "amd64" {
-            return Err(BuildError::Platform { platform: p.clone() });
+            return Err(BuildError::Platform {
+                platform: p.clone(),
+            });
         }
     }
     let scratch_path = store.root().join("tmp").join(format!(
@@ -125,8 +133,10 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildResult, BuildErro
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     ));
-    std::fs::create_dir_all(&scratch_path)
-        .map_err(BuildError::io(&scratch_path, "create the build scratch dir"))?;
+    std::fs::create_dir_all(&scratch_path).map_err(BuildError::io(
+        &scratch_path,
+        "create the build scratch dir",
+    ))?;
     let scratch = ScratchDir(scratch_path);
 
     // Context and Dockerfile.
@@ -142,10 +152,10 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildResult, BuildErro
             (ctx, df)
         }
         ContextSource::Stdin => {
-            let name = req
-                .dockerfile
-                .as_ref()
-                .map_or_else(|| "Dockerfile".to_owned(), |p| p.to_string_lossy().into_owned());
+            let name = req.dockerfile.as_ref().map_or_else(
+                || "Dockerfile".to_owned(),
+                |p| p.to_string_lossy().into_owned(),
+            );
             let dir = scratch.0.join("context");
             let ctx = Context::from_tar(
                 std::io::stdin().lock(),
@@ -157,8 +167,10 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildResult, BuildErro
             (ctx, df)
         }
     };
-    let source = std::fs::read(&dockerfile_path)
-        .map_err(BuildError::io(&dockerfile_path, "read the Dockerfile (set it with -f)"))?;
+    let source = std::fs::read(&dockerfile_path).map_err(BuildError::io(
+        &dockerfile_path,
+        "read the Dockerfile (set it with -f)",
+    ))?;
     let file = dockerfile_path
         .file_name()
         .map_or_else(|| "Dockerfile".into(), |n| n.to_string_lossy().into_owned());
@@ -249,7 +261,8 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildResult, BuildErro
         v.log(&format!("exporting to {out:?} done"));
     }
     if let Some(p) = &req.iidfile {
-        std::fs::write(p, image.id.to_string()).map_err(BuildError::io(p, "write the --iidfile"))?;
+        std::fs::write(p, image.id.to_string())
+            .map_err(BuildError::io(p, "write the --iidfile"))?;
     }
     v.done_internal();
     progress.finish("build finished");
@@ -337,7 +350,25 @@ fn solve_stage(
     st: &ResolvedStage,
     done: &HashMap<usize, Arc<StageOut>>,
 ) -> Result<StageOut, BuildError> {
-    let n = 1 + st.steps.iter().filter(|s| is_fs_step(&s.command.instruction)).count();
+    if let Some(p) = &st.platform {
+        if p.os != "linux" || p.arch != "amd64" {
+            let v = p
+                .variant
+                .as_deref()
+                .map_or(String::new(), |v| format!("/{v}"));
+            return Err(BuildError::Platform {
+                platform: format!(
+                    "{}/{}{v} (FROM --platform of stage {})",
+                    p.os, p.arch, st.index
+                ),
+            });
+        }
+    }
+    let n = 1 + st
+        .steps
+        .iter()
+        .filter(|s| is_fs_step(&s.command.instruction))
+        .count();
     let from_text = match &st.base {
         BaseRef::Scratch => "scratch".to_owned(),
         BaseRef::Image(r) => r.clone(),
@@ -345,9 +376,15 @@ fn solve_stage(
             .get(j)
             .map_or_else(|| format!("stage-{j}"), |_| format!("stage-{j}")),
     };
-    let v = sh.progress.vertex(format!("{} FROM {from_text}", label(sh, st, 1, n)));
+    let v = sh
+        .progress
+        .vertex(format!("{} FROM {from_text}", label(sh, st, 1, n)));
     let (mut config, layers, fs_key) = match &st.base {
-        BaseRef::Scratch => (ImageConfig::scratch(), Vec::new(), key_of(&json!("scratch"))),
+        BaseRef::Scratch => (
+            ImageConfig::scratch(),
+            Vec::new(),
+            key_of(&json!("scratch")),
+        ),
         BaseRef::Image(r) => {
             let img = sh.store.image(r)?;
             let key = key_of(&json!({ "image": img.manifest_desc.digest }));
@@ -370,10 +407,12 @@ fn solve_stage(
         .find_map(|h| h.created.clone())
         .or_else(|| config.created.clone());
     let no_cache = sh.req.no_cache
-        || st
-            .name
-            .as_ref()
-            .is_some_and(|name| sh.req.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(name)));
+        || st.name.as_ref().is_some_and(|name| {
+            sh.req
+                .no_cache_filter
+                .iter()
+                .any(|f| f.eq_ignore_ascii_case(name))
+        });
     let mut run = StageRun {
         sh,
         st,
@@ -398,9 +437,10 @@ fn solve_stage(
                     file: sh.file.clone(),
                     line: step.command.start_line,
                     instruction: step.command.original.trim().to_owned(),
-                    reason: "RUN needs a container runtime, which is hoist part 2 (not built yet); \
+                    reason:
+                        "RUN needs a container runtime, which is hoist part 2 (not built yet); \
                              build this Dockerfile with buildah or docker for now"
-                        .into(),
+                            .into(),
                 });
             }
             Instruction::Copy(_) | Instruction::Add(_) => {
@@ -439,7 +479,11 @@ impl StageRun<'_, '_> {
         }
     }
 
-    fn step_error(&self, step: &Step, e: impl std::error::Error + Send + Sync + 'static) -> BuildError {
+    fn step_error(
+        &self,
+        step: &Step,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> BuildError {
         BuildError::Step {
             file: self.sh.file.clone(),
             line: step.command.start_line,
@@ -455,7 +499,10 @@ impl StageRun<'_, '_> {
             self.rootfs = Some(Rootfs::create(dir)?);
         }
         let layers = self.layers.clone();
-        let r = self.rootfs.as_mut().ok_or_else(|| BuildError::Stage("no rootfs".into()))?;
+        let r = self
+            .rootfs
+            .as_mut()
+            .ok_or_else(|| BuildError::Stage("no rootfs".into()))?;
         Ok(r.sync(self.sh.store, &layers)?.to_path_buf())
     }
 
@@ -592,8 +639,12 @@ impl StageRun<'_, '_> {
             ),
             _ => return Ok(()),
         };
-        let scratch = self.sh.scratch.join(format!("copy-{}-{}", self.st.index, step.command.start_line));
-        std::fs::create_dir_all(&scratch).map_err(BuildError::io(&scratch, "create a scratch dir"))?;
+        let scratch = self.sh.scratch.join(format!(
+            "copy-{}-{}",
+            self.st.index, step.command.start_line
+        ));
+        std::fs::create_dir_all(&scratch)
+            .map_err(BuildError::io(&scratch, "create a scratch dir"))?;
         // Where the sources come from, and the key input for them.
         enum From {
             Context,
@@ -609,15 +660,19 @@ impl StageRun<'_, '_> {
                         .ok_or_else(|| BuildError::Stage(format!("stage {j} was not built")))?,
                 ),
                 None => From::Image(Box::new(
-                    self.sh.store.image(r).map_err(|e| self.step_error(step, e))?,
+                    self.sh
+                        .store
+                        .image(r)
+                        .map_err(|e| self.step_error(step, e))?,
                 )),
             },
         };
         let op_req = format!("{req:?}");
         let op = match &src {
             From::Context => {
-                let input = copy::cache_key_input(&req, &SourceRoot::Context(self.sh.ctx), &scratch)
-                    .map_err(|e| self.step_error(step, e))?;
+                let input =
+                    copy::cache_key_input(&req, &SourceRoot::Context(self.sh.ctx), &scratch)
+                        .map_err(|e| self.step_error(step, e))?;
                 json!({ "copy": op_req, "input": input })
             }
             From::Stage(out) => json!({ "copy": op_req, "from_stage": out.fs_key }),
@@ -717,7 +772,13 @@ fn mkdir_entries(root: &Path, dir: &str, uid: u32, gid: u32, now: i64) -> Vec<En
         }
         match std::fs::symlink_metadata(root.join(&rel)) {
             Ok(m) if m.is_dir() => {
-                out.push(Entry::dir(rel.clone(), m.mode() & 0o7777, m.uid(), m.gid(), m.mtime()));
+                out.push(Entry::dir(
+                    rel.clone(),
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid(),
+                    m.mtime(),
+                ));
             }
             Ok(_) => return Vec::new(),
             Err(_) => {

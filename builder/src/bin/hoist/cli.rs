@@ -16,7 +16,11 @@ use hoist::layer::Compression;
 use hoist::store::Store;
 
 #[derive(Parser, Debug)]
-#[command(name = "hoist", version, about = "hoist: a daemonless Dockerfile builder that writes OCI images")]
+#[command(
+    name = "hoist",
+    version,
+    about = "hoist: a daemonless Dockerfile builder that writes OCI images"
+)]
 pub struct Cli {
     /// The store directory (default $HOIST_ROOT or /var/lib/hoist).
     #[arg(long, global = true, value_name = "DIR")]
@@ -31,7 +35,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Build an image from a Dockerfile and a context.
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// List the images in the store.
     Images {
         /// `table` (default) or `json`.
@@ -79,10 +83,7 @@ enum Cmd {
         quiet: bool,
     },
     /// Unpack an image into a runtime bundle (rootfs + config.json).
-    Unpack {
-        image: String,
-        dir: PathBuf,
-    },
+    Unpack { image: String, dir: PathBuf },
     /// Check every blob, ref and cache record of the store.
     Fsck,
 }
@@ -175,7 +176,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             req.progress = if b.quiet {
                 ProgressMode::Quiet
             } else {
-                b.progress.parse::<ProgressMode>().map_err(anyhow::Error::msg)?
+                b.progress
+                    .parse::<ProgressMode>()
+                    .map_err(anyhow::Error::msg)?
             };
             req.outputs = b
                 .outputs
@@ -231,7 +234,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else if format == "table" {
-                writeln!(out, "{:<40} {:<16} {:<14} {:<22} SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED")?;
+                writeln!(
+                    out,
+                    "{:<40} {:<16} {:<14} {:<22} SIZE",
+                    "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
+                )?;
                 for (repo, tag, id, created, size) in &rows {
                     writeln!(
                         out,
@@ -302,15 +309,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let r = store.prune()?;
             println!(
                 "Deleted {} cache records, {} untagged images, {} blobs, {} temp files",
-                r.cache_records_removed, r.untagged_images_removed, r.blobs_removed, r.tmp_files_removed
+                r.cache_records_removed,
+                r.untagged_images_removed,
+                r.blobs_removed,
+                r.tmp_files_removed
             );
             println!("Total reclaimed space: {}", human_size(r.bytes_freed));
         }
         Cmd::Save { output, images } => {
             let store = store()?;
             let tmp = output.with_extension("tar.partial");
-            let f = std::fs::File::create(&tmp)
-                .with_context(|| format!("create {}", tmp.display()))?;
+            let f =
+                std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
             archive::save(&store, &images, std::io::BufWriter::new(f))?;
             std::fs::rename(&tmp, &output)
                 .with_context(|| format!("rename {} to {}", tmp.display(), output.display()))?;
