@@ -699,6 +699,56 @@ fn chown_resolves_names_owns_created_parents_not_existing_dirs() -> Result<()> {
 }
 
 #[test]
+fn merged_subdirectories_take_the_source_metadata_but_the_destination_keeps_its_own() -> Result<()>
+{
+    // BuildKit (buildkit#3602): copying a directory overwrites the mode and
+    // owner of directories it merges into, except the destination itself;
+    // a file copied into /tmp leaves /tmp's 1777 alone.
+    let e = Env::new();
+    e.load_busybox()?;
+    let ctx = e.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\n\
+                 COPY f /tmp/\n\
+                 COPY tree/ /\n\
+                 COPY --chown=nobody tree/home/ /home/\n\
+                 COPY tree/tmp /tmp\n",
+            ),
+            ("f", "F"),
+            ("tree/tmp/t", "t"),
+            ("tree/home/keel/k", "k"),
+        ],
+    );
+    fs::set_permissions(ctx.join("tree/tmp"), fs::Permissions::from_mode(0o755))?;
+    fs::set_permissions(ctx.join("tree/home"), fs::Permissions::from_mode(0o755))?;
+    fs::set_permissions(
+        ctx.join("tree/home/keel"),
+        fs::Permissions::from_mode(0o700),
+    )?;
+    e.build(&ctx, "merge").ok()?;
+    let ls = e.layers("merge")?;
+    let ls = &ls[1..];
+    assert_eq!(get(&ls[0], "tmp/").meta(), (b'5', 0o1777, 0, 0));
+    assert_eq!(get(&ls[1], "tmp/").meta(), (b'5', 0o755, 0, 0));
+    assert_eq!(get(&ls[1], "home/keel/").meta(), (b'5', 0o700, 0, 0));
+    // The destination /home keeps its own; keel/ below it is re-owned.
+    assert_eq!(get(&ls[2], "home/").meta(), (b'5', 0o755, 0, 0));
+    assert_eq!(
+        get(&ls[2], "home/keel/").meta(),
+        (b'5', 0o700, 65534, 65534)
+    );
+    // /tmp as the destination (no slash, it exists): kept as it is now.
+    assert_eq!(get(&ls[3], "tmp/").meta(), (b'5', 0o755, 0, 0));
+    let root = e.unpack("merge")?;
+    let m = fs::metadata(root.join("home/keel"))?;
+    assert_eq!((m.mode() & 0o7777, m.uid()), (0o700, 65534));
+    Ok(())
+}
+
+#[test]
 fn chown_root_and_numeric_ids_need_no_passwd_file() -> Result<()> {
     // BuildKit maps `root` to 0 without reading /etc/passwd, so it works
     // on scratch and with --link.

@@ -411,7 +411,9 @@ impl Planner<'_> {
     }
 
     /// Adds an entry. A directory that exists in the rootfs keeps its
-    /// metadata unless `overwrite_dir_meta` (archive members, as `tar -x`).
+    /// metadata unless `overwrite_dir_meta` (archive members, as `tar -x`,
+    /// and directories inside a copied directory, as BuildKit: the source
+    /// directory's mode and owner replace the existing ones).
     fn put(&mut self, mut e: Entry, overwrite_dir_meta: bool) -> Result<(), CopyError> {
         self.ensure_parents(&e.path)?;
         let planned_dir = self
@@ -548,6 +550,10 @@ impl Planner<'_> {
     }
 
     /// Copies the contents of directory `real` of `tree` into `target_dir`.
+    /// `target_dir` itself keeps its metadata when it exists; directories
+    /// below it take the source's, even when they exist (BuildKit's copy
+    /// overwrites the metadata of merged sub-directories: a context `tmp/`
+    /// copied to `/` resets `/tmp`'s mode).
     fn copy_dir_contents(
         &mut self,
         tree: &Context,
@@ -566,7 +572,7 @@ impl Planner<'_> {
             }
             let target = root_path::join_rel(target_dir, inner);
             if let Some(e) = self.node_entry(tree, &w.rel, &w.meta, &target, rules)? {
-                self.put(e, false)?;
+                self.put(e, true)?;
             }
         }
         Ok(())
