@@ -141,9 +141,16 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildResult, BuildErro
 
     // Context and Dockerfile.
     let v = progress.vertex("[internal] load build definition and context");
-    let hash_cache = Some(store.root().join("context-cache"));
     let (ctx, dockerfile_path) = match &req.context {
         ContextSource::Dir(dir) => {
+            // One stat cache per context directory.
+            let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+            let hash_cache = Some(
+                store
+                    .root()
+                    .join("context-cache")
+                    .join(Digest::of(abs.as_os_str().as_encoded_bytes()).hex()),
+            );
             let df = match &req.dockerfile {
                 Some(p) => p.clone(),
                 None => dir.join("Dockerfile"),
