@@ -118,6 +118,8 @@ struct Item {
     link: String,
     /// PAX records (`SCHILY.xattr.*` and friends).
     pax: BTreeMap<String, Vec<u8>>,
+    /// Device major and minor (types 3 and 4).
+    dev: (u32, u32),
 }
 
 impl Item {
@@ -221,6 +223,11 @@ impl Env {
                     .link_name_bytes()
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
+                let dev = (
+                    // GNU tar leaves these fields blank on non-devices.
+                    h.device_major().ok().flatten().unwrap_or(0),
+                    h.device_minor().ok().flatten().unwrap_or(0),
+                );
                 let mut data = Vec::new();
                 e.read_to_end(&mut data)?;
                 m.insert(
@@ -233,6 +240,7 @@ impl Env {
                         data,
                         link,
                         pax,
+                        dev,
                     },
                 );
             }
@@ -870,6 +878,15 @@ fn link_layer_holds_only_the_copied_files_and_parents() -> Result<()> {
     assert_eq!(fs::read_to_string(root.join("etc/f"))?, "F");
     assert!(fs::read_to_string(root.join("etc/passwd"))?.contains("keel"));
     assert!(root.join("usr/bin").is_dir());
+    // Names cannot be resolved on --link's empty base (BuildKit refuses
+    // them too); numeric ids and root work.
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY --link --chown=0:99 f /n\nCOPY --link --chown=keel f /x\n",
+    )?;
+    let err = e.build(&ctx, "link-name").err()?;
+    assert!(err.contains("Dockerfile:3"), "{err}");
+    assert!(err.contains("--link") && err.contains("numeric"), "{err}");
     Ok(())
 }
 
@@ -1041,6 +1058,49 @@ fn hardlinks_are_tar_type_1_and_unpack_as_one_inode() -> Result<()> {
 }
 
 #[test]
+fn devices_keep_major_minor_fifos_stay_fifos_sockets_are_skipped() -> Result<()> {
+    let e = Env::new();
+    let ctx = e.context(
+        "ctx",
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY dev /dev/\n"),
+            ("dev/keep", "k"),
+        ],
+    );
+    let st = Command::new("mknod")
+        .arg(ctx.join("dev/null"))
+        .args(["c", "1", "3"])
+        .status()?;
+    let st2 = Command::new("mknod")
+        .arg(ctx.join("dev/loop9"))
+        .args(["b", "7", "9"])
+        .status()?;
+    if !st.success() || !st2.success() {
+        println!("SKIP: mknod refused here");
+        return Ok(());
+    }
+    nix::unistd::mkfifo(
+        &ctx.join("dev/fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )?;
+    let _sock = std::os::unix::net::UnixListener::bind(ctx.join("dev/sock"))?;
+    e.build(&ctx, "dev").ok()?;
+    let l = e.top("dev")?;
+    let null = get(&l, "dev/null");
+    assert_eq!((null.kind, null.dev), (b'3', (1, 3)));
+    let lp = get(&l, "dev/loop9");
+    assert_eq!((lp.kind, lp.dev), (b'4', (7, 9)));
+    assert_eq!(get(&l, "dev/fifo").meta(), (b'6', 0o640, 0, 0));
+    assert!(!l.contains_key("dev/sock"), "{:?}", keys(&l));
+    let root = e.unpack("dev")?;
+    use std::os::unix::fs::FileTypeExt;
+    let m = fs::symlink_metadata(root.join("dev/null"))?;
+    assert!(m.file_type().is_char_device());
+    assert_eq!(m.rdev(), nix::sys::stat::makedev(1, 3));
+    Ok(())
+}
+
+#[test]
 fn security_capability_xattr_becomes_a_pax_record() -> Result<()> {
     let e = Env::new();
     let ctx = e.context(
@@ -1207,6 +1267,87 @@ fn add_extracts_local_tars_of_every_compression_and_unpack_false_keeps_them() ->
     Ok(())
 }
 
+#[test]
+fn add_archive_members_keep_types_owners_xattrs_and_take_chown() -> Result<()> {
+    let e = Env::new();
+    let ctx = e.context("ctx", &[]);
+    let cap = base64_decode("AQAAAgAgAAAAAAAAAAAAAAAAAAA=");
+    {
+        let mut b = tar::Builder::new(fs::File::create(ctx.join("m.tar"))?);
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_path("priv/")?;
+        h.set_mode(0o700);
+        h.set_uid(1000);
+        h.set_gid(1000);
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, &[][..])?;
+        // PAX records for the next member (priv/bin).
+        b.append_pax_extensions([("SCHILY.xattr.security.capability", cap.as_slice())])?;
+        let mut h = tar::Header::new_ustar();
+        h.set_path("priv/bin")?;
+        h.set_mode(0o4750);
+        h.set_uid(33);
+        h.set_gid(44);
+        h.set_size(3);
+        h.set_cksum();
+        b.append(&h, &b"bin"[..])?;
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_path("priv/bin-link")?;
+        h.set_link_name("priv/bin")?;
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, &[][..])?;
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_path("sym")?;
+        h.set_link_name("priv/bin")?;
+        h.set_mode(0o777);
+        h.set_size(0);
+        h.set_cksum();
+        b.append(&h, &[][..])?;
+        b.finish()?;
+    }
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM scratch\nADD m.tar /x\nADD --chown=5:6 m.tar /owned/\n",
+    )?;
+    e.build(&ctx, "members").ok()?;
+    let ls = e.layers("members")?;
+    // No trailing slash: still extracted into /x.
+    let l = &ls[0];
+    assert_eq!(get(l, "x/").meta(), (b'5', 0o755, 0, 0));
+    assert_eq!(get(l, "x/priv/").meta(), (b'5', 0o700, 1000, 1000));
+    let bin = get(l, "x/priv/bin");
+    assert_eq!(
+        (bin.meta(), bin.data.as_slice()),
+        ((b'0', 0o4750, 33, 44), &b"bin"[..])
+    );
+    assert_eq!(
+        bin.pax.get("SCHILY.xattr.security.capability"),
+        Some(&cap),
+        "{:?}",
+        bin.pax.keys()
+    );
+    let hl = get(l, "x/priv/bin-link");
+    assert_eq!((hl.kind, hl.link.as_str()), (b'1', "x/priv/bin"));
+    let sym = get(l, "x/sym");
+    assert_eq!((sym.kind, sym.link.as_str()), (b'2', "priv/bin"));
+    // --chown re-owns every member.
+    let l = &ls[1];
+    for p in ["owned/priv/", "owned/priv/bin", "owned/sym"] {
+        let it = get(l, p);
+        assert_eq!((it.uid, it.gid), (5, 6), "{p}");
+    }
+    assert_eq!(get(l, "owned/priv/bin").mode, 0o4750);
+    let root = e.unpack("members")?;
+    let ino = fs::metadata(root.join("x/priv/bin"))?.ino();
+    assert_eq!(fs::metadata(root.join("x/priv/bin-link"))?.ino(), ino);
+    Ok(())
+}
+
 /// Serves `body` over HTTP on 127.0.0.1 until the test process ends;
 /// returns the base URL.
 fn serve(body: Vec<u8>) -> String {
@@ -1313,7 +1454,10 @@ fn add_git_from_a_file_repository() -> Result<()> {
         "ctx",
         &[(
             "Dockerfile",
-            &format!("FROM scratch\nADD {url} /src/\nADD {url}#v1:sub /only-sub/\n"),
+            &format!(
+                "FROM scratch\nADD {url} /src/\nADD {url}#v1:sub /only-sub/\n\
+                 ADD --keep-git-dir=true {url} /kg/\n"
+            ),
         )],
     );
     e.build(&ctx, "git").ok()?;
@@ -1327,6 +1471,7 @@ fn add_git_from_a_file_repository() -> Result<()> {
         keys(&ls[0])
     );
     assert_eq!(keys(&ls[1]), ["only-sub/", "only-sub/run.sh"]);
+    assert!(ls[2].contains_key("kg/.git/HEAD"), "{:?}", keys(&ls[2]));
     // A ref that does not exist fails clearly.
     fs::write(
         ctx.join("Dockerfile"),

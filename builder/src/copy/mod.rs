@@ -88,6 +88,8 @@ pub enum CopyError {
     Chmod(#[from] ChmodError),
     #[error(transparent)]
     Owner(#[from] OwnerError),
+    #[error("{instr} --link --chown={flag}: user and group names cannot be resolved with --link (the layer is built on an empty base, as in BuildKit): use numeric ids such as --chown=1000:1000, or drop --link")]
+    LinkChownName { instr: &'static str, flag: String },
     #[error("{instr} --exclude: {source}")]
     Exclude {
         instr: &'static str,
@@ -617,7 +619,17 @@ pub fn plan(
     let owner = req
         .chown
         .as_deref()
-        .map(|c| owner::resolve(c, dest_root))
+        .map(|c| {
+            owner::resolve(c, dest_root).map_err(|e| match e {
+                OwnerError::UnknownUser { .. } | OwnerError::UnknownGroup { .. } if req.link => {
+                    CopyError::LinkChownName {
+                        instr,
+                        flag: c.to_owned(),
+                    }
+                }
+                e => CopyError::Owner(e),
+            })
+        })
         .transpose()?;
     let exclude = IgnoreMatcher::from_patterns(&req.exclude, "--exclude")
         .map_err(|source| CopyError::Exclude { instr, source })?;
