@@ -1726,6 +1726,89 @@ fn base_symlinks_and_tar_members_never_write_outside_the_rootfs() -> Result<()> 
     Ok(())
 }
 
+#[test]
+fn a_context_tar_on_stdin_never_writes_outside_its_directory() -> Result<()> {
+    let e = Env::new();
+    let host = e.path("host-target");
+    fs::create_dir_all(&host)?;
+    let escape = format!("ctx-escape-{}", std::process::id());
+    let cases: Vec<(&str, Vec<(String, Option<String>, Vec<u8>)>)> = vec![
+        (
+            "dotdot",
+            vec![(format!("../../{escape}"), None, b"E".to_vec())],
+        ),
+        (
+            "symlink-then-write",
+            vec![
+                (
+                    "lnk".into(),
+                    Some(host.to_str().unwrap().to_owned()),
+                    vec![],
+                ),
+                ("lnk/written".into(), None, b"W".to_vec()),
+            ],
+        ),
+    ];
+    for (name, members) in cases {
+        let tarball = e.path(&format!("{name}.tar"));
+        {
+            let mut b = tar::Builder::new(fs::File::create(&tarball)?);
+            let df = b"FROM scratch\nCOPY . /ctx/\n";
+            let mut h = tar::Header::new_gnu();
+            h.set_path("Dockerfile")?;
+            h.set_size(df.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, &df[..])?;
+            for (path, link, body) in &members {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(body.len() as u64);
+                h.set_mode(0o644);
+                if let Some(t) = link {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    h.set_link_name(t)?;
+                }
+                let raw = &mut h.as_old_mut().name;
+                raw[..path.len()].copy_from_slice(path.as_bytes());
+                h.set_cksum();
+                b.append(&h, body.as_slice())?;
+            }
+            b.finish()?;
+        }
+        let o = Command::new(hoist_bin())
+            .arg("--root")
+            .arg(e.store())
+            .args(["build", "--progress", "plain", "-t", name, "-"])
+            .stdin(fs::File::open(&tarball)?)
+            .output()?;
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(
+            tree(&host).is_empty(),
+            "{name}: wrote on the host: {:?}",
+            tree(&host)
+        );
+        for p in [
+            e.path(&escape),
+            PathBuf::from("/").join(&escape),
+            std::env::temp_dir().join(&escape),
+        ] {
+            assert!(!p.exists(), "{name}: {} escaped", p.display());
+        }
+        if o.status.success() {
+            // Kept inside: whatever landed is inside the image.
+            let l = e.top(name)?;
+            for k in l.keys() {
+                assert!(!k.split('/').any(|c| c == ".."), "{name}: {k}");
+            }
+        } else {
+            println!("{name}: refused: {}", stderr.trim());
+            assert!(stderr.contains("context tar"), "{name}: {stderr}");
+        }
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------- heredocs, cache
 
 #[test]
