@@ -1726,13 +1726,16 @@ fn base_symlinks_and_tar_members_never_write_outside_the_rootfs() -> Result<()> 
     Ok(())
 }
 
+/// A tar member: raw name, symlink target, body.
+type Member = (String, Option<String>, Vec<u8>);
+
 #[test]
 fn a_context_tar_on_stdin_never_writes_outside_its_directory() -> Result<()> {
     let e = Env::new();
     let host = e.path("host-target");
     fs::create_dir_all(&host)?;
     let escape = format!("ctx-escape-{}", std::process::id());
-    let cases: Vec<(&str, Vec<(String, Option<String>, Vec<u8>)>)> = vec![
+    let cases: Vec<(&str, Vec<Member>)> = vec![
         (
             "dotdot",
             vec![(format!("../../{escape}"), None, b"E".to_vec())],
