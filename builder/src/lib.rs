@@ -7,6 +7,8 @@
 //! - [`store`]: the content store (an OCI layout, atomic and verified), refs, cache records, locks;
 //! - [`archive`]: `save`/`load` (docker-archive, OCI archive, OCI layout) and `unpack` to a bundle;
 //! - [`bundle`]: an image unpacked to a runtime bundle (rootfs + config.json);
+//! - [`snapshot`]: layer snapshots, overlay roots and the differ of RUN steps;
+//! - [`run`]: RUN steps in containers (bundle, shim, runtime);
 //! - [`build`]: the cached solver that runs the steps, and its progress output;
 //! - [`digest`], [`image`]: digests and the image formats.
 //!
@@ -21,4 +23,6 @@ pub mod digest;
 pub mod dockerfile;
 pub mod image;
 pub mod layer;
+pub mod run;
+pub mod snapshot;
 pub mod store;
