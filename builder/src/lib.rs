@@ -10,6 +10,7 @@
 //! - [`snapshot`]: layer snapshots, overlay roots and the differ of RUN steps;
 //! - [`run`]: RUN steps in containers (bundle, shim, runtime);
 //! - [`build`]: the cached solver that runs the steps, and its progress output;
+//! - [`container`]: `hoist run`: an image run as a container through keel-shim;
 //! - [`digest`], [`image`]: digests and the image formats.
 //!
 //! The `hoist` binary (src/bin/hoist) only parses its command line.
@@ -17,6 +18,7 @@
 pub mod archive;
 pub mod build;
 pub mod bundle;
+pub mod container;
 pub mod context;
 pub mod copy;
 pub mod digest;

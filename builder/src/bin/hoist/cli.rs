@@ -86,6 +86,8 @@ enum Cmd {
     Unpack { image: String, dir: PathBuf },
     /// Check every blob, ref and cache record of the store.
     Fsck,
+    /// Run an image as a container (docker run's flags), through keel-shim.
+    Run(Box<crate::run_cmd::RunArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -161,6 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let root = store_root(&cli);
     let store = || Store::open(&root);
     match cli.cmd {
+        Cmd::Run(r) => return crate::run_cmd::run(root, *r),
         Cmd::Build(b) => {
             let store = store()?;
             let context = if b.context == "-" {

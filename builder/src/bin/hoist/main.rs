@@ -2,6 +2,7 @@
 //! command line and calls the library.
 
 mod cli;
+mod run_cmd;
 
 use std::process::ExitCode;
 
