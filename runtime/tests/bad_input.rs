@@ -353,3 +353,357 @@ fn late_failures_in_process_setup() {
         expect_create_refused(ctx, &spec, &["/etc/passwd"])
     });
 }
+
+// Bad input for exec, update and the cgroup configuration. A refused create
+// leaves no cgroup either; a refused update leaves every cgroup file as it
+// was. A refused exec exits 255 on both runtimes (runc's exec contract).
+
+/// Create `spec`, expecting a refusal that names `needles` (keel) and
+/// leaves no state, mount, process or cgroup behind.
+fn refuse_create_without_cgroups(ctx: &Ctx, spec: &Spec, needles: &[&str]) -> Result<()> {
+    let bundle = ctx.bundle(spec)?;
+    let id = ctx.id();
+    let mut c = ctx.container(&id);
+    let out = c.create(CreateOptions::bundle(bundle.path()))?;
+    if ctx.is_keel() {
+        keel_error(&out, needles)?;
+    } else {
+        failed_with_1(&out)?;
+    }
+    ctx.nothing_left(&id, bundle.path())?;
+    let left = cgroups_named(&id);
+    ensure!(left.is_empty(), "cgroups left: {left:?}");
+    Ok(())
+}
+
+#[test]
+fn negative_memory_limit_in_config() {
+    each_runtime(|ctx| -> Result<()> {
+        let mut spec = sleeper();
+        spec.set("/linux/resources/memory", serde_json::json!({"limit": -5}));
+        refuse_create_without_cgroups(ctx, &spec, &["linux.resources.memory.limit", "-5"])?;
+        // -1 is "no limit", not an error.
+        let mut spec = Spec::new(&["true"]);
+        spec.set("/linux/resources/memory", serde_json::json!({"limit": -1}));
+        let (out, _) = ctx.run_checker(&spec)?;
+        ensure!(out.code == 0, "memory.limit -1 refused: {}", out.stderr);
+        Ok(())
+    });
+}
+
+#[test]
+fn cpuset_outside_the_machine_in_config() {
+    each_runtime(|ctx| -> Result<()> {
+        let mut spec = sleeper();
+        spec.set("/linux/resources/cpu", serde_json::json!({"cpus": "64-70"}));
+        refuse_create_without_cgroups(ctx, &spec, &["linux.resources.cpu.cpus", "64-70"])?;
+        let mut spec = sleeper();
+        spec.set("/linux/resources/cpu", serde_json::json!({"mems": "7"}));
+        refuse_create_without_cgroups(ctx, &spec, &["linux.resources.cpu.mems", "7"])
+    });
+}
+
+#[test]
+fn unknown_seccomp_action_in_config() {
+    each_runtime(|ctx| -> Result<()> {
+        let mut spec = sleeper();
+        spec.set(
+            "/linux/seccomp",
+            serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_KEEL_BOGUS"}],
+            }),
+        );
+        refuse_create_without_cgroups(
+            ctx,
+            &spec,
+            &["linux.seccomp.syscalls[0].action", "SCMP_ACT_KEEL_BOGUS"],
+        )?;
+        let mut spec = sleeper();
+        spec.set(
+            "/linux/seccomp",
+            serde_json::json!({"defaultAction": "SCMP_ACT_KEEL_BOGUS"}),
+        );
+        refuse_create_without_cgroups(
+            ctx,
+            &spec,
+            &["linux.seccomp.defaultAction", "SCMP_ACT_KEEL_BOGUS"],
+        )
+    });
+}
+
+/// A started sleeper with memory and pids limits; its guard, bundle and pid.
+fn limited_sleeper(
+    ctx: &Ctx,
+) -> Result<(
+    keel_conformance::harness::Container<'_>,
+    keel_conformance::Bundle,
+    i32,
+)> {
+    let mut spec = sleeper();
+    spec.set(
+        "/linux/resources/memory",
+        serde_json::json!({"limit": 134217728}),
+    )
+    .set("/linux/resources/pids", serde_json::json!({"limit": 64}))
+    .set("/linux/resources/cpu", serde_json::json!({"shares": 512}));
+    let bundle = ctx.bundle(&spec)?;
+    let id = ctx.id();
+    let mut c = ctx.container(&id);
+    c.create(CreateOptions::bundle(bundle.path()))?.ok()?;
+    c.start()?.ok()?;
+    let pid = c.pid().context("no pid")?;
+    Ok((c, bundle, pid))
+}
+
+/// `update ARGS… ID` must be refused and change no cgroup file.
+fn refuse_update(ctx: &Ctx, id: &str, pid: i32, args: &[&str], needles: &[&str]) -> Result<()> {
+    let before = cgroup_files(pid)?;
+    let mut a = vec!["update"];
+    a.extend_from_slice(args);
+    a.push(id);
+    let out = ctx.rt.exec(&a)?;
+    if ctx.is_keel() {
+        keel_error(&out, needles).with_context(|| format!("update {args:?}"))?;
+    } else {
+        failed_with_1(&out).with_context(|| format!("update {args:?}"))?;
+    }
+    let after = cgroup_files(pid)?;
+    for (k, v) in &before {
+        ensure!(
+            after.get(k) == Some(v),
+            "update {args:?} was refused but changed {k}: {v} -> {:?}",
+            after.get(k)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn update_with_a_negative_memory_limit() {
+    each_runtime(|ctx| -> Result<()> {
+        let (c, _b, pid) = limited_sleeper(ctx)?;
+        // runc: "invalid value for memory: invalid size: '-5'".
+        refuse_update(ctx, &c.id, pid, &["--memory", "-5"], &["--memory", "-5"])?;
+        refuse_update(
+            ctx,
+            &c.id,
+            pid,
+            &["--memory=-5", "--pids-limit", "9"],
+            &["-5"],
+        )?;
+        refuse_update(
+            ctx,
+            &c.id,
+            pid,
+            &["--memory-swap", "-2"],
+            &["--memory-swap"],
+        )?;
+        refuse_update(
+            ctx,
+            &c.id,
+            pid,
+            &["--memory-reservation", "-3"],
+            &["--memory-reservation"],
+        )?;
+        // -1 is unlimited, as in runc.
+        ctx.rt.exec(&["update", "--memory", "-1", &c.id])?.ok()?;
+        let v = cgroup_files(pid)?["memory/memory.limit_in_bytes"].clone();
+        ensure!(
+            v.parse::<u64>().is_ok_and(|n| n > 1 << 60),
+            "--memory -1 left limit_in_bytes {v}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn update_with_a_cpuset_outside_the_machine() {
+    each_runtime(|ctx| -> Result<()> {
+        let (c, _b, pid) = limited_sleeper(ctx)?;
+        refuse_update(
+            ctx,
+            &c.id,
+            pid,
+            &["--cpuset-cpus", "64-70"],
+            &["cpu.cpus", "64-70"],
+        )?;
+        refuse_update(ctx, &c.id, pid, &["--cpuset-mems", "7"], &["cpu.mems", "7"])?;
+        // With good values in the same call: none of them is applied.
+        refuse_update(
+            ctx,
+            &c.id,
+            pid,
+            &[
+                "--memory",
+                "96m",
+                "--pids-limit",
+                "9",
+                "--cpu-share",
+                "300",
+                "--cpuset-cpus",
+                "64-70",
+            ],
+            &["cpu.cpus", "64-70"],
+        )?;
+        // And the container still takes a good update afterwards.
+        ctx.rt.exec(&["update", "--pids-limit", "9", &c.id])?.ok()?;
+        let v = cgroup_files(pid)?["pids/pids.max"].clone();
+        ensure!(v == "9", "pids.max {v} after --pids-limit 9");
+        Ok(())
+    });
+}
+
+#[test]
+fn update_of_a_container_that_does_not_exist() {
+    each_runtime(|ctx| -> Result<()> {
+        let id = format!("{}-missing", ctx.id());
+        for args in [
+            vec!["update", "--memory", "64m", &id],
+            vec!["update", "--pids-limit", "5", &id],
+        ] {
+            let out = ctx.rt.exec(&args)?;
+            if ctx.is_keel() {
+                keel_error(&out, &[&id, "does not exist"])?;
+            } else {
+                failed_with_1(&out)?;
+            }
+        }
+        ensure!(cgroups_named(&id).is_empty(), "update made a cgroup");
+        ensure!(
+            !ctx.rt.root().join(&id).exists(),
+            "update made state for an unknown id"
+        );
+        Ok(())
+    });
+}
+
+/// `exec` must fail with 255 (both) and one line naming `needles` (keel).
+fn exec_refused(ctx: &Ctx, out: &CmdOutput, needles: &[&str]) -> Result<()> {
+    ensure!(
+        out.code == 255,
+        "`{}` exited {} (want 255); stderr {}",
+        out.cmd,
+        out.code,
+        out.stderr
+    );
+    if ctx.is_keel() {
+        let msg = out.stderr.trim_end();
+        ensure!(
+            !msg.is_empty() && !msg.contains('\n'),
+            "not one line: {msg:?}"
+        );
+        for n in needles {
+            ensure!(msg.contains(n), "error {msg:?} does not name {n:?}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn exec_process_file_that_does_not_parse() {
+    each_runtime(|ctx| -> Result<()> {
+        let (c, _b, pid) = limited_sleeper(ctx)?;
+        let file = ctx.scratch().join("bad-process.json");
+        let f = file.to_str().context("path")?;
+        for (text, field) in [
+            ("{\"args\": [\"true\"], not json", "bad-process.json"),
+            ("", "bad-process.json"),
+            ("{\"args\": \"true\", \"cwd\": \"/\"}", "args"),
+            (
+                "{\"args\": [\"true\"], \"cwd\": \"/\", \"user\": {\"uid\": \"root\"}}",
+                "user.uid",
+            ),
+            (
+                "{\"args\": [\"true\"], \"cwd\": \"/\", \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"soft\": -1, \"hard\": 1}]}",
+                "rlimits[0].soft",
+            ),
+        ] {
+            fs::write(&file, text)?;
+            let out = ctx.rt.exec(&["exec", "--process", f, &c.id])?;
+            exec_refused(ctx, &out, &[f, field]).with_context(|| format!("process.json {text:?}"))?;
+        }
+        let out = ctx.rt.exec(&["ps", "-f", "json", &c.id])?.ok()?;
+        ensure!(
+            out.stdout.trim() == format!("[{pid}]"),
+            "a refused exec left processes: {}",
+            out.stdout
+        );
+        // A missing file.
+        let missing = ctx.scratch().join("no-such-process.json");
+        let m = missing.to_str().context("path")?;
+        let out = ctx.rt.exec(&["exec", "-p", m, &c.id])?;
+        exec_refused(ctx, &out, &[m])
+    });
+}
+
+#[test]
+fn exec_into_a_stopped_container() {
+    each_runtime(|ctx| -> Result<()> {
+        let bundle = ctx.bundle(&Spec::new(&["true"]))?;
+        let id = ctx.id();
+        let mut c = ctx.container(&id);
+        c.create(CreateOptions::bundle(bundle.path()))?.ok()?;
+        // Exec works while it is created (as runc allows).
+        let out = ctx.rt.exec(&["exec", &id, "true"])?;
+        ensure!(
+            out.code == 0,
+            "exec into a created container: {}",
+            out.stderr
+        );
+        c.start()?.ok()?;
+        c.wait_exit(WAIT)?;
+        ctx.rt.wait_status(&id, "stopped", WAIT)?;
+        let out = ctx.rt.exec(&["exec", &id, "echo", "ran"])?;
+        exec_refused(ctx, &out, &[&id, "stopped"])?;
+        ensure!(out.stdout.is_empty(), "exec ran: {:?}", out.stdout);
+        // Nor with -d, or a process file.
+        let out = ctx.rt.exec(&["exec", "-d", &id, "true"])?;
+        exec_refused(ctx, &out, &[&id, "stopped"])?;
+        ensure!(c.state()?.status == "stopped", "the container changed");
+        Ok(())
+    });
+}
+
+#[test]
+fn systemd_cgroup_with_a_slice_path_without_systemd() {
+    each_runtime(|ctx| -> Result<()> {
+        let pid1 = fs::read_to_string("/proc/1/comm").unwrap_or_default();
+        ensure!(
+            pid1.trim() != "systemd",
+            "systemd is PID 1 here: this test expects a host without it"
+        );
+        let id = ctx.id();
+        let mut spec = sleeper();
+        spec.set(
+            "/linux/cgroupsPath",
+            serde_json::json!(format!("system.slice:keel-test:{id}")),
+        );
+        let bundle = ctx.bundle(&spec)?;
+        let b = bundle.path().to_str().context("path")?;
+        let _c = ctx.container(&id);
+        for verb in ["create", "run"] {
+            let out = ctx
+                .rt
+                .exec(&["--systemd-cgroup", verb, "--bundle", b, &id])?;
+            if ctx.is_keel() {
+                keel_error(&out, &["--systemd-cgroup", "systemd is not running"])?;
+            } else {
+                failed_with_1(&out)?;
+                ensure!(
+                    out.stderr.contains("systemd not running"),
+                    "runc: {}",
+                    out.stderr
+                );
+            }
+            ctx.nothing_left(&id, bundle.path())?;
+            let left = cgroups_named(&id);
+            ensure!(left.is_empty(), "cgroups left: {left:?}");
+            ensure!(
+                cgroups_named("keel-test").is_empty(),
+                "a slice cgroup was made"
+            );
+        }
+        Ok(())
+    });
+}

@@ -23,6 +23,23 @@ pub fn path_var(env: &[String]) -> &str {
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 }
 
+/// The home directory of `uid` in /etc/passwd as the process sees it
+/// (inside the container), or "/" when there is none: runc's HOME default.
+pub fn home_dir(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| home_in_passwd(&text, uid))
+        .unwrap_or_else(|| "/".to_string())
+}
+
+/// The home field of the first passwd line with `uid`.
+fn home_in_passwd(text: &str, uid: u32) -> Option<String> {
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+    })
+}
+
 fn executable(p: &Path) -> Option<bool> {
     let m = std::fs::metadata(p).ok()?;
     Some(m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -50,6 +67,14 @@ pub fn lookup(prog: &str, path: &str) -> Result<PathBuf, LookupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_from_passwd_like_runc() {
+        let pw = "root:x:0:0:root:/root:/bin/sh\nkeel:x:1000:1000::/home/keel:/bin/sh\nbad line\n";
+        assert_eq!(home_in_passwd(pw, 0).as_deref(), Some("/root"));
+        assert_eq!(home_in_passwd(pw, 1000).as_deref(), Some("/home/keel"));
+        assert_eq!(home_in_passwd(pw, 5), None);
+    }
 
     #[test]
     fn finds_through_path() {

@@ -405,7 +405,18 @@ pub fn prepare_exec(
         )
     })?;
     check_cwd_inside()?;
-    let env: Vec<String> = proc_.env().clone().unwrap_or_default();
+    let mut env: Vec<String> = proc_.env().clone().unwrap_or_default();
+    // As runc: an empty or missing HOME is the user's home in the
+    // container's /etc/passwd ("/" when the uid has no entry).
+    let home = env
+        .iter()
+        .rev()
+        .find_map(|kv| kv.strip_prefix("HOME="))
+        .unwrap_or("");
+    if home.is_empty() {
+        env.retain(|kv| !kv.starts_with("HOME="));
+        env.push(format!("HOME={}", lookup::home_dir(proc_.user().uid())));
+    }
     let args: Vec<String> = proc_.args().clone().unwrap_or_default();
     let first = args
         .first()

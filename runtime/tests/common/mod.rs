@@ -6,6 +6,7 @@
 //! KEEL_CHECK (hack/build-checker.sh), KEEL_ROOTFS (hack/mkrootfs.sh).
 #![allow(dead_code, unused_imports)]
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -451,4 +452,57 @@ pub fn cgroup_dirs(pid: i32) -> Result<Vec<(String, PathBuf)>> {
         out.push((ctrls.to_string(), Path::new(mp).join(rel)));
     }
     Ok(out)
+}
+
+/// The cgroup files `update` writes (v1), as `ctrl/file -> value`;
+/// "absent" for a file this kernel does not have.
+pub const CGROUP_FILES: &[(&str, &str)] = &[
+    ("memory", "memory.limit_in_bytes"),
+    ("memory", "memory.memsw.limit_in_bytes"),
+    ("memory", "memory.soft_limit_in_bytes"),
+    ("cpu", "cpu.shares"),
+    ("cpu", "cpu.cfs_quota_us"),
+    ("cpu", "cpu.cfs_period_us"),
+    ("cpuset", "cpuset.cpus"),
+    ("cpuset", "cpuset.mems"),
+    ("pids", "pids.max"),
+    ("blkio", "blkio.weight"),
+    ("blkio", "blkio.bfq.weight"),
+];
+
+pub fn cgroup_files(pid: i32) -> Result<BTreeMap<String, String>> {
+    let dirs = cgroup_dirs(pid)?;
+    let mut out = BTreeMap::new();
+    for (ctrl, file) in CGROUP_FILES {
+        let dir = dirs
+            .iter()
+            .find(|(c, _)| c.split(',').any(|c| c == *ctrl))
+            .map(|(_, d)| d)
+            .with_context(|| format!("no {ctrl} cgroup for {pid}"))?;
+        let v = fs::read_to_string(dir.join(file))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "absent".into());
+        out.insert(format!("{ctrl}/{file}"), v);
+    }
+    Ok(out)
+}
+
+/// Cgroup directories (below any hierarchy, up to 4 levels deep) whose name
+/// contains `id`: what a refused create must not leave.
+pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, id: &str, depth: usize, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if e.file_name().to_string_lossy().contains(id) {
+                out.push(e.path());
+            } else if depth > 1 {
+                walk(&e.path(), id, depth - 1, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), id, 5, &mut out);
+    out
 }
