@@ -7,14 +7,20 @@
 //!   the app, shows its config; `docker save` comes back into hoist, which
 //!   builds FROM it, and the result runs in docker again.
 //! - `podman`: the same with podman 4.3, plus `podman save --format
-//!   oci-archive` back into hoist.
-//! - `containerd`: `ctr images import` of `hoist save` and `-o type=oci`,
-//!   `ctr run`; `ctr images export` back into hoist.
+//!   oci-archive` back into hoist, and a `--compression zstd` image.
+//! - `containerd`: `ctr images import` of `hoist save`, `-o type=oci` and a
+//!   `--compression zstd` image, `ctr run`; `ctr images export` back into
+//!   hoist.
 //! - `registry`: `-o type=oci-layout` seen by skopeo and umoci, pushed by
 //!   skopeo to docker-registry 2.8, its manifest fetched from the registry
 //!   API, pulled back with `ctr images pull --plain-http` and run.
 //! - `reproducible`: SOURCE_DATE_EPOCH=0 builds of two copies of a context
-//!   with different mtimes, in two stores, give the same digests.
+//!   with different mtimes, in two stores, give the same digests (and a
+//!   build without it does not).
+//!
+//! Every run checks exact output (files, modes, owners, a symlink, env,
+//! cwd, user, arguments after the entrypoint), the config each engine
+//! shows, and that the engine's image id is hoist's.
 //!
 //! Every engine test first runs a baseline: the busybox base image (from
 //! hack/engines/mkimage.sh) loads and runs in the engine, so a harness
@@ -91,6 +97,8 @@ fn engine_test(name: &'static str, body: impl FnOnce(&mut Scratch, &mut Suite) -
 
 /// hoist's outputs of the app, made once per engine test.
 struct Built {
+    /// The app's context.
+    ctx: PathBuf,
     /// The image id `hoist build` printed (= its config digest).
     id: String,
     /// `hoist save -o … APP`
@@ -136,7 +144,12 @@ fn build_app(dir: &Path, base: &Path, out_type: &str) -> Result<Built> {
     );
     let saved = dir.join("app-save.tar");
     hoist.save(&saved, &[APP])?;
-    Ok(Built { id, saved, output })
+    Ok(Built {
+        ctx,
+        id,
+        saved,
+        output,
+    })
 }
 
 /// The engine runs `image` as the app and shows its config and id.
@@ -228,7 +241,7 @@ fn hoist_cases(
     dir: &Path,
     base: &Path,
     out_type: &str,
-) -> bool {
+) -> Option<Built> {
     let mut built = None;
     suite.case(
         &format!("hoist build -t {APP} -o type={out_type}, hoist save"),
@@ -245,7 +258,7 @@ fn hoist_cases(
         ] {
             suite.blocked(c, "hoist build");
         }
-        return false;
+        return None;
     };
     let name = engine.name();
     suite.case(
@@ -256,7 +269,68 @@ fn hoist_cases(
         &format!("-o type={out_type} → {name} load → run, config, id"),
         || load_and_check(engine, &b.output, &b.id),
     );
-    true
+    Some(b)
+}
+
+/// A member of a tar, as JSON (read with tar(1)).
+fn tar_json(tar: &Path, member: &str) -> Result<serde_json::Value> {
+    let out = run_ok(Command::new("tar").arg("-xOf").arg(tar).arg(member))?;
+    serde_json::from_str(&out.stdout)
+        .with_context(|| format!("{member} in {} is not JSON", tar.display()))
+}
+
+/// The app built with `--compression zstd -o type=oci` in a fresh store:
+/// the layers hoist made are `tar+zstd`, the config (so the id) is the
+/// one a gzip build of the same input gives (both with
+/// SOURCE_DATE_EPOCH=0), and the engine runs it.
+///
+/// A fresh store, because on a cache hit hoist keeps the layers' existing
+/// compression, as BuildKit does without `force-compression=true`.
+fn zstd_output(engine: &dyn Engine, b: &Built, base: &Path, dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir)?;
+    let build = |compression: &str| -> Result<(String, PathBuf)> {
+        let hoist = Hoist::new(&dir.join(format!("store-{compression}")));
+        hoist.load(base)?;
+        let tar = dir.join(format!("app-{compression}.tar"));
+        let id = hoist.build(
+            &b.ctx,
+            &[
+                "-t",
+                APP,
+                "--compression",
+                compression,
+                "-o",
+                &format!("type=oci,dest={}", tar.display()),
+            ],
+            &[("SOURCE_DATE_EPOCH", "0")],
+        )?;
+        Ok((id, tar))
+    };
+    let (id, tar) = build("zstd")?;
+    let (gzip_id, _) = build("gzip")?;
+    ensure!(
+        id == gzip_id,
+        "--compression zstd gave the id {id}, gzip {gzip_id}: the config must not depend on compression"
+    );
+    let index = tar_json(&tar, "index.json")?;
+    let digest = index["manifests"][0]["digest"].as_str().unwrap_or_default();
+    let manifest = tar_json(
+        &tar,
+        &format!("blobs/sha256/{}", digest.trim_start_matches("sha256:")),
+    )?;
+    let types: Vec<&str> = manifest["layers"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|l| l["mediaType"].as_str()).collect())
+        .unwrap_or_default();
+    // The first layer is the base's (loaded gzip); the rest are hoist's.
+    ensure!(
+        types.len() > 1
+            && types[1..]
+                .iter()
+                .all(|t| *t == "application/vnd.oci.image.layer.v1.tar+zstd"),
+        "--compression zstd wrote layers {types:?} (want the app's layers tar+zstd)"
+    );
+    load_and_check(engine, &tar, &id)
 }
 
 // ---------------------------------------------------------------------------
@@ -276,7 +350,7 @@ fn docker() {
         }) && hoist_ready("docker (hoist cases)")
         {
             let dir = scratch.sub("hoist")?;
-            if hoist_cases(suite, &d, &dir, &base, "docker") {
+            if hoist_cases(suite, &d, &dir, &base, "docker").is_some() {
                 suite.case(
                     "docker save → hoist load → build FROM → fsck → docker run",
                     || round_trip(&d, &dir.join("round-trip"), |tar| d.save(APP, tar)),
@@ -302,7 +376,7 @@ fn podman() {
         }) && hoist_ready("podman (hoist cases)")
         {
             let dir = scratch.sub("hoist")?;
-            if hoist_cases(suite, &p, &dir, &base, "docker") {
+            if let Some(b) = hoist_cases(suite, &p, &dir, &base, "docker") {
                 suite.case(
                     "podman save (docker-archive) → hoist load → build FROM → fsck → podman run",
                     || round_trip(&p, &dir.join("round-trip"), |tar| p.save(APP, tar)),
@@ -313,6 +387,12 @@ fn podman() {
                         Ok(())
                     })
                 });
+                // Last: it replaces the app with a zstd one, which a
+                // docker-archive cannot hold.
+                suite.case(
+                    "--compression zstd -o type=oci → podman load → run",
+                    || zstd_output(&p, &b, &base, &dir.join("zstd")),
+                );
             }
         }
         p.reset();
@@ -334,7 +414,7 @@ fn containerd() {
         }) && hoist_ready("containerd (hoist cases)")
         {
             let dir = scratch.sub("hoist")?;
-            if hoist_cases(suite, &c, &dir, &base, "oci") {
+            if let Some(b) = hoist_cases(suite, &c, &dir, &base, "oci") {
                 suite.case("the imported image's name is the full reference", || {
                     let names = c.image_names()?;
                     ensure!(
@@ -347,6 +427,10 @@ fn containerd() {
                 suite.case(
                     "ctr images export → hoist load → build FROM → fsck → ctr run",
                     || round_trip(&c, &dir.join("round-trip"), |tar| c.save(APP, tar)),
+                );
+                suite.case(
+                    "--compression zstd -o type=oci → ctr import → run",
+                    || zstd_output(&c, &b, &base, &dir.join("zstd")),
                 );
             }
         }
@@ -492,8 +576,8 @@ fn registry() {
                     bail!("index.json's manifest has no org.opencontainers.image.ref.name: {m}");
                 };
                 ensure!(
-                    reference == APP_TAG || reference == APP || reference == full_name(APP),
-                    "org.opencontainers.image.ref.name is {reference:?} (want {APP_TAG:?}, as BuildKit and skopeo write it)"
+                    reference == APP_TAG,
+                    "org.opencontainers.image.ref.name is {reference:?} (want {APP_TAG:?}, as BuildKit writes it)"
                 );
                 built = Some((id, digest, reference.to_string()));
                 Ok(())
@@ -651,6 +735,19 @@ fn reproducible() {
                 "both builds give the same image id and manifest digest",
                 || {
                     ensure!(a == b, "build a gave {a:?}, build b gave {b:?}");
+                    Ok(())
+                },
+            );
+            suite.case(
+                "without SOURCE_DATE_EPOCH the id differs (the check can fail)",
+                || {
+                    let dir = scratch.dir.join("a");
+                    let hoist = Hoist::new(&dir.join("store"));
+                    let id = hoist.build(&dir.join("context"), &["--no-cache"], &[])?;
+                    ensure!(
+                        id != a.0,
+                        "a build without SOURCE_DATE_EPOCH gave the same id {id} as with it"
+                    );
                     Ok(())
                 },
             );
