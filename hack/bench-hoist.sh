@@ -284,7 +284,8 @@ def fmt(v):
 def ratio(a, b):
     if not a or not b:
         return "–"
-    return "%.2f" % (a[0] / b[0])
+    r = a[0] / b[0]
+    return "%.2f" % r if r >= 0.1 else "%.3f" % r
 print("| case | hoist | buildah | docker (legacy) | hoist/buildah | hoist/docker |")
 print("|---|---|---|---|---|---|")
 for c in cases:
@@ -313,7 +314,7 @@ if hashing and raw:
     print()
     print("| hashing | time | throughput |")
     print("|---|---|---|")
-    for name, v in (("hoist build --no-cache --compression uncompressed", h), ("find | xargs sha256sum", s)):
+    for name, v in (("hoist build --no-cache --compression uncompressed", h), ("find \\| xargs sha256sum", s)):
         tp = "%.0f MiB/s" % (float(size) / v[0]) if v else "–"
         print("| %s | %s | %s |" % (name, fmt(v), tp))
     print("| ratio hoist/sha256sum | %s | |" % ratio(h, s))
