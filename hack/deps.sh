@@ -5,7 +5,7 @@
 # usage: hack/deps.sh
 set -eu
 
-pkgs="libseccomp-dev pkg-config busybox-static runc crun hyperfine time python3 containerd podman buildah docker.io skopeo umoci containernetworking-plugins conmon netavark uidmap protobuf-compiler"
+pkgs="libseccomp-dev pkg-config busybox-static runc crun hyperfine time python3 containerd podman buildah docker.io skopeo umoci containernetworking-plugins conmon netavark uidmap protobuf-compiler docker-registry git zstd xz-utils bzip2 attr"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -8,8 +8,8 @@
 //! - [`progress`](progress): BuildKit-style output;
 //! - [`time`](time): timestamps.
 //!
-//! RUN needs a runtime and is hoist part 2: a Dockerfile with RUN fails with
-//! a clear error that names the line.
+//! RUN steps run in containers through [`crate::run`], on snapshots from
+//! [`crate::snapshot`].
 
 pub mod metadata;
 pub mod progress;
@@ -61,6 +61,9 @@ pub enum BuildError {
     Output { spec: String, reason: String },
     #[error("a build stage failed to finish: {0}")]
     Stage(String),
+    /// SIGINT/SIGTERM: the build stopped after cleaning up.
+    #[error("interrupted by signal {signal}: the build stopped; the cache of the finished steps is kept")]
+    Interrupted { signal: i32 },
 }
 
 impl BuildError {

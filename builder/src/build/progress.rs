@@ -142,6 +142,27 @@ impl Progress {
         ));
     }
 
+    /// A failure report (BuildKit's `------ > STEP: … ------` block with
+    /// the step's last output lines). Printed in every mode, quiet
+    /// included: it explains the error.
+    pub fn report(&self, title: &str, lines: &[String]) {
+        let mut text = format!("------\n > {title}:\n");
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        text.push_str("------");
+        match (&self.bars, self.mode) {
+            (Some(b), ProgressMode::Tty) => {
+                let _ = b.println(&text);
+            }
+            _ => {
+                let _g = self.out.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
     pub fn summary(&self) -> Summary {
         *self.summary.lock().unwrap_or_else(|e| e.into_inner())
     }

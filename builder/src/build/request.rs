@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::layer::Compression;
+use crate::run::Network;
 
 use super::progress::{ProgressMode, Summary};
 use super::BuildError;
@@ -90,6 +91,14 @@ pub struct BuildRequest {
     pub source_date_epoch: Option<i64>,
     /// `--platform` of the build (only linux/amd64).
     pub platform: Option<String>,
+    /// `--network`: what `RUN --network=default` means (default host, as
+    /// buildah and kaniko do in CI).
+    pub network: Network,
+    /// `--runtime`: the runc-compatible runtime of RUN steps (default
+    /// `keel` next to hoist, else `keel` on PATH, else `runc`).
+    pub runtime: Option<PathBuf>,
+    /// `--jobs`: how many stages build at once (0: the number of cores).
+    pub jobs: usize,
 }
 
 impl BuildRequest {
@@ -110,6 +119,9 @@ impl BuildRequest {
             compression: Compression::Gzip { level: 6 },
             source_date_epoch: None,
             platform: None,
+            network: Network::Host,
+            runtime: None,
+            jobs: 0,
         }
     }
 }

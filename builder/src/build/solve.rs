@@ -9,28 +9,39 @@
 //!   materializes the stage's rootfs, plans the changeset, writes a
 //!   deterministic layer into the store and records it.
 //!
-//! Independent stages run on their own threads, wave by wave. The final
+//! - RUN steps are keyed by the parent key, the command (argv with the
+//!   shell), the env (ARGs in scope included, proxy args excluded), user,
+//!   cwd, network mode, mount specs and platform; a miss runs the command in
+//!   a container ([`crate::run`]) and diffs its filesystem.
+//!
+//! Independent stages run on their own threads, at most `--jobs` at once;
+//! SIGINT/SIGTERM (see [`crate::run::interrupt`]) and a failed stage stop
+//! the others between steps and stop a running container. The final
 //! image's `created` is that of its newest step, so a fully cached rebuild
 //! gives the same image id.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 
 use serde_json::json;
 
 use crate::context::{Context, ContextOptions};
 use crate::copy::{self, AddOptions, CopyRequest, SourceRoot};
 use crate::digest::Digest;
-use crate::dockerfile::instructions::{CommandLine, Instruction};
+use crate::dockerfile::instructions::{
+    CommandLine, Instruction, NetworkMode, Run as RunInstruction, SecurityMode,
+};
 use crate::dockerfile::scope::BaseRef;
 use crate::dockerfile::{self, BaseImages, BuildOptions, Platform, Resolved, ResolvedStage, Step};
 use crate::image::{media, Descriptor, History, ImageConfig};
 use crate::layer::{write_layer, Entry, WriteOptions};
+use crate::run::{self as runner, Network, RunError, Runtime, StepRequest};
 use crate::store::{CacheRecord, Store, StoredImage};
 
 use super::metadata::{self, StageFlags};
-use super::progress::Progress;
+use super::progress::{Progress, Vertex};
 use super::request::{BuildRequest, BuildResult, ContextSource, Output};
 use super::rootfs::Rootfs;
 use super::time::{now_secs, rfc3339};
@@ -55,6 +66,35 @@ struct Shared<'a> {
     scratch: &'a Path,
     file: String,
     now: i64,
+    /// Set when a stage failed: the others stop.
+    cancel: AtomicBool,
+    /// Numbers RUN steps (scratch dirs, container ids).
+    runs: AtomicUsize,
+    /// The runtime, found at the first RUN that misses the cache.
+    runtime: OnceLock<Result<Runtime, String>>,
+}
+
+impl Shared<'_> {
+    /// Stops between steps when interrupted or cancelled.
+    fn check(&self) -> Result<(), BuildError> {
+        if let Some(signal) = runner::interrupt::received() {
+            return Err(BuildError::Interrupted { signal });
+        }
+        if self.cancel.load(Ordering::SeqCst) {
+            return Err(BuildError::Stage("cancelled: another stage failed".into()));
+        }
+        Ok(())
+    }
+
+    fn runtime(&self) -> Result<&Runtime, RunError> {
+        self.runtime
+            .get_or_init(|| {
+                Runtime::find(self.req.runtime.as_deref(), self.store.root())
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|what| RunError::NoRuntime { what: what.clone() })
+    }
 }
 
 /// A temp directory under the store, removed when the build ends.
@@ -141,9 +181,16 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildResult, BuildErro
 
     // Context and Dockerfile.
     let v = progress.vertex("[internal] load build definition and context");
-    let hash_cache = Some(store.root().join("context-cache"));
     let (ctx, dockerfile_path) = match &req.context {
         ContextSource::Dir(dir) => {
+            // One stat cache per context directory.
+            let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+            let hash_cache = Some(
+                store
+                    .root()
+                    .join("context-cache")
+                    .join(Digest::of(abs.as_os_str().as_encoded_bytes()).hex()),
+            );
             let df = match &req.dockerfile {
                 Some(p) => p.clone(),
                 None => dir.join("Dockerfile"),
@@ -199,8 +246,12 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildResult, BuildErro
         scratch: &scratch.0,
         file,
         now: req.source_date_epoch.unwrap_or_else(now_secs),
+        cancel: AtomicBool::new(false),
+        runs: AtomicUsize::new(0),
+        runtime: OnceLock::new(),
     };
     let outs = solve_stages(&shared)?;
+    shared.check()?;
     let target = outs
         .get(&resolved.target)
         .ok_or_else(|| BuildError::Stage("the target stage was not built".into()))?;
@@ -275,44 +326,76 @@ pub fn build(store: &Store, req: &BuildRequest) -> Result<BuildResult, BuildErro
     })
 }
 
-/// Solves the needed stages in waves: every stage whose dependencies are
-/// done runs on its own thread.
+/// Solves the needed stages: every stage whose dependencies are done runs
+/// on its own thread, at most `--jobs` at once. The first failure cancels
+/// the others (they stop at their next step) and is returned.
 fn solve_stages(sh: &Shared) -> Result<HashMap<usize, Arc<StageOut>>, BuildError> {
+    let jobs = match sh.req.jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     let mut done: HashMap<usize, Arc<StageOut>> = HashMap::new();
     let mut pending: Vec<&ResolvedStage> = sh.resolved.stages.iter().collect();
-    while !pending.is_empty() {
-        let (ready, rest): (Vec<&ResolvedStage>, Vec<&ResolvedStage>) = pending
-            .into_iter()
-            .partition(|s| s.deps.iter().all(|d| done.contains_key(d)));
-        if ready.is_empty() {
-            return Err(BuildError::Stage(
-                "stages depend on each other in a cycle".into(),
-            ));
+    let mut first_err: Option<BuildError> = None;
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::channel::<(usize, Result<StageOut, BuildError>)>();
+        let mut running = 0usize;
+        loop {
+            while running < jobs && first_err.is_none() {
+                let Some(pos) = pending
+                    .iter()
+                    .position(|st| st.deps.iter().all(|d| done.contains_key(d)))
+                else {
+                    break;
+                };
+                let st = pending.remove(pos);
+                let deps: HashMap<usize, Arc<StageOut>> = st
+                    .deps
+                    .iter()
+                    .filter_map(|d| done.get(d).map(|o| (*d, Arc::clone(o))))
+                    .collect();
+                let tx = tx.clone();
+                s.spawn(move || {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        solve_stage(sh, st, &deps)
+                    }))
+                    .unwrap_or_else(|_| {
+                        Err(BuildError::Stage(format!("stage {} panicked", st.index)))
+                    });
+                    let _ = tx.send((st.index, r));
+                });
+                running += 1;
+            }
+            if running == 0 {
+                break;
+            }
+            let Ok((i, r)) = rx.recv() else { break };
+            running -= 1;
+            match r {
+                Ok(out) => {
+                    done.insert(i, Arc::new(out));
+                }
+                Err(e) => {
+                    sh.cancel.store(true, Ordering::SeqCst);
+                    // An interruption explains the others' failures.
+                    match (&first_err, &e) {
+                        (None, _)
+                        | (Some(BuildError::Stage(_)), BuildError::Interrupted { .. }) => {
+                            first_err = Some(e)
+                        }
+                        _ => {}
+                    }
+                }
+            }
         }
-        pending = rest;
-        let results: Vec<(usize, Result<StageOut, BuildError>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = ready
-                .iter()
-                .map(|st| {
-                    let done = &done;
-                    (st.index, s.spawn(move || solve_stage(sh, st, done)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(i, h)| {
-                    (
-                        i,
-                        h.join().unwrap_or_else(|_| {
-                            Err(BuildError::Stage(format!("stage {i} panicked")))
-                        }),
-                    )
-                })
-                .collect()
-        });
-        for (i, r) in results {
-            done.insert(i, Arc::new(r?));
-        }
+    });
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    if !pending.is_empty() {
+        return Err(BuildError::Stage(
+            "stages depend on each other in a cycle".into(),
+        ));
     }
     Ok(done)
 }
@@ -426,22 +509,16 @@ fn solve_stage(
     let mut flags = StageFlags::default();
     let mut k = 1;
     for step in &st.steps {
+        sh.check()?;
         let ins = &step.command.instruction;
         if is_fs_step(ins) {
             k += 1;
         }
         let created_by_meta = metadata::created_by(&step.command.original, false);
         match ins {
-            Instruction::Run(_) => {
-                return Err(BuildError::Unsupported {
-                    file: sh.file.clone(),
-                    line: step.command.start_line,
-                    instruction: step.command.original.trim().to_owned(),
-                    reason:
-                        "RUN needs a container runtime, which is hoist part 2 (not built yet); \
-                             build this Dockerfile with buildah or docker for now"
-                            .into(),
-                });
+            Instruction::Run(r) => {
+                let name = format!("{} {}", label(sh, st, k, n), step.command.original.trim());
+                run.run_step(step, r, &name)?;
             }
             Instruction::Copy(_) | Instruction::Add(_) => {
                 let name = format!("{} {}", label(sh, st, k, n), step.command.original.trim());
@@ -508,16 +585,18 @@ impl StageRun<'_, '_> {
 
     /// A filesystem step: cache lookup by key, or `make` the changeset and
     /// write its layer.
-    fn fs_step(
+    /// `make` returns the entries and what must live until the layer is
+    /// written (a RUN step's mounted root).
+    fn fs_step<G>(
         &mut self,
         step: &Step,
         name: &str,
         op: serde_json::Value,
-        make: impl FnOnce(&mut Self) -> Result<Vec<Entry>, BuildError>,
+        created_by: String,
+        make: impl FnOnce(&mut Self, &Vertex<'_>) -> Result<(Vec<Entry>, G), BuildError>,
     ) -> Result<(), BuildError> {
         let v = self.sh.progress.vertex(name);
         let key = key_of(&json!({ "parent": self.fs_key, "op": op }));
-        let created_by = metadata::created_by(&step.command.original, true);
         if !self.no_cache {
             if let Some(rec) = self.sh.store.cache_get(&key)? {
                 self.commit(key, rec.layer, rec.diff_id, rec.created, created_by);
@@ -525,7 +604,7 @@ impl StageRun<'_, '_> {
                 return Ok(());
             }
         }
-        let entries = match make(self) {
+        let (entries, keep) = match make(self, &v) {
             Ok(e) => e,
             Err(e) => {
                 v.error(&e.to_string());
@@ -551,6 +630,7 @@ impl StageRun<'_, '_> {
                 Some(info.diff_id),
             )
         };
+        drop(keep);
         let created = rfc3339(self.sh.now);
         self.sh.store.cache_put(
             &key,
@@ -678,7 +758,8 @@ impl StageRun<'_, '_> {
             From::Stage(out) => json!({ "copy": op_req, "from_stage": out.fs_key }),
             From::Image(img) => json!({ "copy": op_req, "from_image": img.manifest_desc.digest }),
         };
-        self.fs_step(step, name, op, |run| {
+        let created_by = metadata::created_by(&step.command.original, true);
+        self.fs_step(step, name, op, created_by, |run, _| {
             let dest_root = if req.link {
                 let d = scratch.join("link-root");
                 std::fs::create_dir_all(&d).map_err(BuildError::io(&d, "create a scratch dir"))?;
@@ -699,8 +780,9 @@ impl StageRun<'_, '_> {
                 None => SourceRoot::Context(run.sh.ctx),
                 Some(d) => SourceRoot::Dir(d),
             };
-            copy::plan(&req, &source, &dest_root, run.sh.now, &scratch)
-                .map_err(|e| run.step_error(step, e))
+            let entries = copy::plan(&req, &source, &dest_root, run.sh.now, &scratch)
+                .map_err(|e| run.step_error(step, e))?;
+            Ok((entries, ()))
         })
     }
 
@@ -739,7 +821,8 @@ impl StageRun<'_, '_> {
         let user = self.config.config.user.clone().unwrap_or_default();
         let op = json!({ "mkdir": dir, "user": user });
         let now = self.sh.now;
-        self.fs_step(step, name, op, |run| {
+        let created_by = metadata::created_by(&step.command.original, true);
+        self.fs_step(step, name, op, created_by, |run, _| {
             let root = run.rootfs()?;
             let (uid, gid) = if user.is_empty() {
                 (0, 0)
@@ -747,9 +830,147 @@ impl StageRun<'_, '_> {
                 let o = copy::owner::resolve(&user, &root).map_err(|e| run.step_error(step, e))?;
                 (o.uid, o.gid)
             };
-            Ok(mkdir_entries(&root, &dir, uid, gid, now))
+            Ok((mkdir_entries(&root, &dir, uid, gid, now), ()))
         })
     }
+
+    /// A RUN step: keyed by what it runs and how, never by what it
+    /// produces; a miss runs it in a container and diffs its filesystem.
+    fn run_step(&mut self, step: &Step, r: &RunInstruction, name: &str) -> Result<(), BuildError> {
+        let unsupported = |reason: &str| BuildError::Unsupported {
+            file: self.sh.file.clone(),
+            line: step.command.start_line,
+            instruction: step.command.original.trim().to_owned(),
+            reason: reason.into(),
+        };
+        if !r.mounts.is_empty() {
+            return Err(unsupported(
+                "RUN --mount is not supported yet; copy what the step needs with COPY",
+            ));
+        }
+        if r.security == Some(SecurityMode::Insecure) {
+            return Err(unsupported(
+                "RUN --security=insecure is not supported: hoist runs every step sandboxed",
+            ));
+        }
+        let shell = metadata::shell_of(&self.config.config);
+        let cmd = runner::run_command(r, &shell);
+        let network = match r.network {
+            None | Some(NetworkMode::Default) => self.sh.req.network,
+            Some(NetworkMode::None) => Network::None,
+            Some(NetworkMode::Host) => Network::Host,
+        };
+        let env = run_env(step);
+        let user = self.config.config.user.clone().unwrap_or_default();
+        let cwd = self.workdir();
+        let mount_specs: Vec<&str> = r.mounts.iter().map(|m| m.spec.as_str()).collect();
+        let op = json!({
+            "run": cmd.argv,
+            "script": cmd.script,
+            "env": env,
+            "user": user,
+            "cwd": cwd,
+            "network": network.as_str(),
+            "mounts": mount_specs,
+            "platform": "linux/amd64",
+        });
+        let created_by = run_created_by(step, &cmd.argv);
+        let mut run_env = env.clone();
+        for (k, v) in &self.sh.resolved.proxy_env {
+            if !run_env
+                .iter()
+                .any(|e| e.split_once('=').is_some_and(|(ek, _)| ek == k))
+            {
+                run_env.push(format!("{k}={v}"));
+            }
+        }
+        let sh = self.sh;
+        let index = self.st.index;
+        self.fs_step(step, name, op, created_by, |run, v| {
+            let runtime = sh.runtime().map_err(|e| run.step_error(step, e))?;
+            let layers: Vec<(Descriptor, Digest)> = run
+                .layers
+                .iter()
+                .cloned()
+                .zip(run.config.rootfs.diff_ids.iter().cloned())
+                .collect();
+            if layers.len() != run.layers.len() || layers.len() != run.config.rootfs.diff_ids.len()
+            {
+                return Err(BuildError::Stage(format!(
+                    "stage {index}: the image has {} layers but {} diff_ids",
+                    run.layers.len(),
+                    run.config.rootfs.diff_ids.len()
+                )));
+            }
+            let n = sh.runs.fetch_add(1, Ordering::SeqCst);
+            let on_output = |line: &str| v.log(line);
+            let cancelled = || sh.cancel.load(Ordering::SeqCst);
+            let req = StepRequest {
+                store: sh.store,
+                scratch: sh.scratch.join(format!("run-{index}-{n}")),
+                id: format!(
+                    "hoist-{}-{}-{n}",
+                    std::process::id(),
+                    sh.scratch
+                        .file_name()
+                        .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+                        .rsplit('-')
+                        .next()
+                        .unwrap_or("0")
+                ),
+                runtime,
+                layers: &layers,
+                command: &cmd,
+                env: &run_env,
+                user: &user,
+                cwd: &cwd,
+                hostname: "hoist",
+                network,
+                mounts: &[],
+                on_output: &on_output,
+                cancelled: &cancelled,
+            };
+            match runner::run_step(&req) {
+                Ok(out) => Ok((out.entries, Some(out.root))),
+                Err(RunError::Interrupted { signal }) => Err(BuildError::Interrupted { signal }),
+                Err(e) => {
+                    if let RunError::Failed { tail, .. } | RunError::Shim { tail, .. } = &e {
+                        sh.progress.report(name, tail);
+                    }
+                    Err(run.step_error(step, e))
+                }
+            }
+        })
+    }
+}
+
+/// The environment of a RUN as it enters the cache key: the image's ENV,
+/// then the ARGs in scope (ENV wins), PATH added when missing. The proxy
+/// args are added only to the process.
+fn run_env(step: &Step) -> Vec<String> {
+    let mut env: Vec<String> = step.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for (k, v) in &step.args {
+        if !step.env.iter().any(|(ek, _)| ek == k) {
+            env.push(format!("{k}={v}"));
+        }
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push(format!("PATH={}", crate::bundle::spec::DEFAULT_PATH));
+    }
+    env
+}
+
+/// BuildKit's history text of a RUN: `RUN |N K=V… argv # buildkit`.
+fn run_created_by(step: &Step, argv: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !step.args.is_empty() {
+        parts.push(format!("|{}", step.args.len()));
+        for (k, v) in &step.args {
+            parts.push(format!("{k}={v}"));
+        }
+    }
+    parts.extend(argv.iter().cloned());
+    format!("RUN {} # buildkit", parts.join(" "))
 }
 
 /// The entries that `mkdir -p dir` adds to `root`: each missing component

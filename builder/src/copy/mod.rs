@@ -88,6 +88,8 @@ pub enum CopyError {
     Chmod(#[from] ChmodError),
     #[error(transparent)]
     Owner(#[from] OwnerError),
+    #[error("{instr} --link --chown={flag}: user and group names cannot be resolved with --link (the layer is built on an empty base, as in BuildKit): use numeric ids such as --chown=1000:1000, or drop --link")]
+    LinkChownName { instr: &'static str, flag: String },
     #[error("{instr} --exclude: {source}")]
     Exclude {
         instr: &'static str,
@@ -411,7 +413,9 @@ impl Planner<'_> {
     }
 
     /// Adds an entry. A directory that exists in the rootfs keeps its
-    /// metadata unless `overwrite_dir_meta` (archive members, as `tar -x`).
+    /// metadata unless `overwrite_dir_meta` (archive members, as `tar -x`,
+    /// and directories inside a copied directory, as BuildKit: the source
+    /// directory's mode and owner replace the existing ones).
     fn put(&mut self, mut e: Entry, overwrite_dir_meta: bool) -> Result<(), CopyError> {
         self.ensure_parents(&e.path)?;
         let planned_dir = self
@@ -548,6 +552,10 @@ impl Planner<'_> {
     }
 
     /// Copies the contents of directory `real` of `tree` into `target_dir`.
+    /// `target_dir` itself keeps its metadata when it exists; directories
+    /// below it take the source's, even when they exist (BuildKit's copy
+    /// overwrites the metadata of merged sub-directories: a context `tmp/`
+    /// copied to `/` resets `/tmp`'s mode).
     fn copy_dir_contents(
         &mut self,
         tree: &Context,
@@ -566,7 +574,7 @@ impl Planner<'_> {
             }
             let target = root_path::join_rel(target_dir, inner);
             if let Some(e) = self.node_entry(tree, &w.rel, &w.meta, &target, rules)? {
-                self.put(e, false)?;
+                self.put(e, true)?;
             }
         }
         Ok(())
@@ -611,7 +619,17 @@ pub fn plan(
     let owner = req
         .chown
         .as_deref()
-        .map(|c| owner::resolve(c, dest_root))
+        .map(|c| {
+            owner::resolve(c, dest_root).map_err(|e| match e {
+                OwnerError::UnknownUser { .. } | OwnerError::UnknownGroup { .. } if req.link => {
+                    CopyError::LinkChownName {
+                        instr,
+                        flag: c.to_owned(),
+                    }
+                }
+                e => CopyError::Owner(e),
+            })
+        })
         .transpose()?;
     let exclude = IgnoreMatcher::from_patterns(&req.exclude, "--exclude")
         .map_err(|source| CopyError::Exclude { instr, source })?;

@@ -1,7 +1,8 @@
 //! `--chown=user[:group]`: numeric ids pass through; names are looked up in
 //! the destination rootfs's `/etc/passwd` and `/etc/group` (BuildKit's
 //! rules: a numeric user alone gives gid = uid, a user name alone gives
-//! that user's primary group).
+//! that user's primary group, and `root` is always 0, even without a
+//! passwd file, as on scratch or with `--link`).
 //!
 //! The files are read through symlinks resolved inside the rootfs, never
 //! the host's `/etc`.
@@ -61,6 +62,14 @@ fn lookup(db: &str, name: &str) -> Option<(u32, Option<u32>)> {
         })
 }
 
+/// A numeric id, or `root` (BuildKit's `parseUID`: 0 without a lookup).
+fn numeric_id(s: &str) -> Option<u32> {
+    if s == "root" {
+        return Some(0);
+    }
+    s.parse().ok()
+}
+
 /// Resolves a `--chown` value against `rootfs`.
 pub fn resolve(flag: &str, rootfs: &Path) -> Result<Owner, OwnerError> {
     let (user, group) = match flag.split_once(':') {
@@ -72,9 +81,9 @@ pub fn resolve(flag: &str, rootfs: &Path) -> Result<Owner, OwnerError> {
             flag: flag.to_owned(),
         });
     }
-    let (uid, mut gid) = match user.parse::<u32>() {
-        Ok(uid) => (uid, uid),
-        Err(_) => {
+    let (uid, mut gid) = match numeric_id(user) {
+        Some(uid) => (uid, uid),
+        None => {
             let unknown = || OwnerError::UnknownUser {
                 flag: flag.to_owned(),
                 name: user.to_owned(),
@@ -87,9 +96,9 @@ pub fn resolve(flag: &str, rootfs: &Path) -> Result<Owner, OwnerError> {
         }
     };
     if let Some(g) = group {
-        gid = match g.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => {
+        gid = match numeric_id(g) {
+            Some(gid) => gid,
+            None => {
                 let unknown = || OwnerError::UnknownGroup {
                     flag: flag.to_owned(),
                     name: g.to_owned(),

@@ -302,23 +302,26 @@ pub fn resolve(
                 continue;
             }
         }
+        let base_error = |image: &String, reason: String| {
+            r.error_at(
+                stages.stages[i].from_line,
+                stages.stages[i].from_line,
+                NodeError::new(
+                    ErrorKind::BaseImage {
+                        image: image.clone(),
+                        reason,
+                    },
+                    stages.stages[i].from.image.clone(),
+                    "load it first with `hoist load -i IMAGE.tar`",
+                ),
+            )
+        };
         let base_env = match &base {
             BaseRef::Scratch => Vec::new(),
             BaseRef::Stage(j) => done[*j].as_ref().map(|s| s.env.clone()).unwrap_or_default(),
-            BaseRef::Image(image) => images.env(image, platform.as_ref()).map_err(|reason| {
-                r.error_at(
-                    stages.stages[i].from_line,
-                    stages.stages[i].from_line,
-                    NodeError::new(
-                        ErrorKind::BaseImage {
-                            image: image.clone(),
-                            reason,
-                        },
-                        stages.stages[i].from.image.clone(),
-                        "load it first with `hoist load -i IMAGE.tar`",
-                    ),
-                )
-            })?,
+            BaseRef::Image(image) => images
+                .env(image, platform.as_ref())
+                .map_err(|reason| base_error(image, reason))?,
         };
         let triggers = match &base {
             BaseRef::Scratch => Vec::new(),
@@ -334,22 +337,9 @@ pub fn resolve(
                         .collect()
                 })
                 .unwrap_or_default(),
-            BaseRef::Image(image) => {
-                images.onbuild(image, platform.as_ref()).map_err(|reason| {
-                    r.error_at(
-                        stages.stages[i].from_line,
-                        stages.stages[i].from_line,
-                        NodeError::new(
-                            ErrorKind::BaseImage {
-                                image: image.clone(),
-                                reason,
-                            },
-                            stages.stages[i].from.image.clone(),
-                            "load it first with `hoist load -i IMAGE.tar`",
-                        ),
-                    )
-                })?
-            }
+            BaseRef::Image(image) => images
+                .onbuild(image, platform.as_ref())
+                .map_err(|reason| base_error(image, reason))?,
         };
         let trigger_commands = r.trigger_commands(i, &triggers)?;
         let stage = r.stage_body(i, base, platform, base_env, trigger_commands)?;

@@ -174,6 +174,15 @@ impl Store {
             remove_any(&path)?;
             report.tmp_files_removed += 1;
         }
+        // The build context stat caches (hashes of context files) are
+        // cache too.
+        let stat_caches = self.root().join("context-cache");
+        if stat_caches.exists() {
+            for path in list_dir(&stat_caches)? {
+                remove_any(&path)?;
+                report.cache_records_removed += 1;
+            }
+        }
         blob_writer::sync_dir(&self.blobs_dir())?;
         Ok(report)
     }

@@ -23,6 +23,10 @@ pub enum Error {
     #[error("linux.cgroupsPath {path:?}: {reason}")]
     Path { path: String, reason: String },
 
+    /// `exec --cgroup` names a sub-cgroup that does not exist.
+    #[error("sub-cgroup {} does not exist; create it first", dir.display())]
+    SubCgroupMissing { dir: PathBuf },
+
     /// `--systemd-cgroup` was given but systemd does not manage this host's
     /// cgroups.
     #[error(

@@ -280,27 +280,25 @@ impl<F: CgroupFs> Manager<F> {
             .map_err(|source| Error::AddPid { pid, path, source })
     }
 
-    /// Moves `pid` into the sub-cgroup `sub` of the container's cgroup
-    /// (`exec --cgroup`): on v2 `sub` is below the one directory; on v1 it
-    /// applies to `controllers` (all hierarchies when empty), and the other
-    /// hierarchies get the container's own cgroup. `sub` must exist.
-    pub fn add_pid_to_sub(&self, pid: i32, sub: &Path, controllers: &[String]) -> Result<()> {
-        let rel = CgroupsPath::from_spec(Some(sub), "")?;
+    /// Moves `pid` into sub-cgroups of the container's cgroup (`exec
+    /// --cgroup`). Each entry is `(controllers, sub)`; empty controllers
+    /// mean every hierarchy (on v2, the one directory). A hierarchy no entry
+    /// names gets the container's own cgroup. Each sub-cgroup must exist.
+    pub fn add_pid_to_subs(&self, pid: i32, subs: &[(Vec<String>, PathBuf)]) -> Result<()> {
+        let mut rels = Vec::with_capacity(subs.len());
+        for (ctrls, sub) in subs {
+            rels.push((ctrls, CgroupsPath::from_spec(Some(sub), "")?));
+        }
         for d in &self.dirs {
-            let targeted = controllers.is_empty() || controllers.iter().any(|c| d.hierarchy.has(c));
-            let dir = if targeted {
-                d.dir.join(rel.rel())
-            } else {
-                d.dir.clone()
+            let hit = rels
+                .iter()
+                .find(|(ctrls, _)| ctrls.is_empty() || ctrls.iter().any(|c| d.hierarchy.has(c)));
+            let dir = match hit {
+                Some((_, rel)) => d.dir.join(rel.rel()),
+                None => d.dir.clone(),
             };
             if !self.fs.exists(&dir) {
-                return Err(Error::Path {
-                    path: sub.display().to_string(),
-                    reason: format!(
-                        "{} does not exist; create the sub-cgroup first",
-                        dir.display()
-                    ),
-                });
+                return Err(Error::SubCgroupMissing { dir });
             }
             self.add_pid_at(pid, &dir)?;
         }

@@ -259,7 +259,7 @@ fn add_pid_joins_each_distinct_directory() {
         .iter()
         .any(|(p, _)| p == Path::new("/cg/unified/c/cgroup.procs")));
     let e = m
-        .add_pid_to_sub(42, Path::new("sub"), &[])
+        .add_pid_to_subs(42, &[(Vec::new(), "sub".into())])
         .unwrap_err()
         .to_string();
     assert!(e.contains("does not exist"), "{e}");

@@ -40,7 +40,7 @@ pub struct ExecOpts {
     pub process_label: Option<String>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
-    pub cgroup: Option<String>,
+    pub cgroup: Vec<String>,
 }
 
 /// Runs the process; returns the exit code (0 when detached).
@@ -90,6 +90,12 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
         "open the namespaces of container {}",
         o.id
     )))?;
+    let state = hook_state(&l.state, Status::Running);
+    // Release the state lock before forking: the process may block in a
+    // frozen cgroup (`--ignore-paused`) until `resume`, which needs the lock.
+    // Everything below works on the namespace fds and cgroup paths taken
+    // above; a container deleted meanwhile makes the join fail cleanly.
+    drop(l);
     let (parent, child) = channel::pair()?;
 
     let mask = forwarded_signals();
@@ -107,7 +113,7 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
                 preserve_fds: o.preserve_fds,
                 seccomp: seccomp.as_ref(),
                 seccomp_listener,
-                state: hook_state(&l.state, Status::Running),
+                state,
                 chan: child,
             })
         }
@@ -122,7 +128,7 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
             Ok(ChildMsg::InitPid { pid: p }) => {
                 pid = p;
                 let _ = waitpid(inter, None);
-                if let Err(e) = join_cgroup(cgroup.as_ref(), pid, o.cgroup.as_deref()) {
+                if let Err(e) = join_cgroup(cgroup.as_ref(), pid, &o.cgroup) {
                     break Err(e);
                 }
                 if let Err(e) = parent.send(&ParentMsg::Proceed { pid }) {
@@ -150,7 +156,6 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
         let _ = waitpid(inter, None);
         return Err(e);
     }
-    drop(l);
     if let Some(pf) = &o.pid_file {
         write_pid_file(pf, pid)?;
     }
@@ -161,32 +166,65 @@ pub fn exec(g: &Globals, mut o: ExecOpts) -> Result<i32, Error> {
     supervise(pid, &mask, master.as_ref())
 }
 
-/// Puts the exec'd process in the container's cgroup, or in the sub-cgroup
-/// `--cgroup [controller[,controller]:]path` names.
+/// Puts the exec'd process in the container's cgroup, or in the
+/// sub-cgroups that `--cgroup [controller[,controller]:]path` (repeatable)
+/// names.
 fn join_cgroup(
     cg: Option<&crate::cgroups::Manager>,
     pid: i32,
-    sub: Option<&str>,
+    args: &[String],
 ) -> Result<(), Error> {
     let Some(cg) = cg else {
-        return match sub {
-            Some(_) => Err(Error::Unsupported(
-                "--cgroup: the container has no cgroup".into(),
-            )),
+        return match args.first() {
+            Some(a) => Err(Error::Unsupported(format!(
+                "--cgroup {a}: container has no cgroup; run without --cgroup"
+            ))),
             None => Ok(()),
         };
     };
-    match sub {
-        None => cg.add_pid(pid)?,
-        Some(spec) => {
-            let (ctrls, path) = match spec.split_once(':') {
-                Some((c, p)) => (c.split(',').map(str::to_string).collect(), p),
-                None => (Vec::new(), spec),
-            };
-            cg.add_pid_to_sub(pid, std::path::Path::new(path), &ctrls)?;
+    if args.is_empty() {
+        cg.add_pid(pid)?;
+        return Ok(());
+    }
+    let subs = parse_sub_cgroups(args)?;
+    cg.add_pid_to_subs(pid, &subs)
+        .map_err(|e| Error::Unsupported(format!("--cgroup {}: {e}", args.join(" --cgroup "))))
+}
+
+/// runc's `--cgroup` syntax: one bare `path` for every controller, or any
+/// number of `ctrl[,ctrl]:path`, each controller named once.
+pub fn parse_sub_cgroups(args: &[String]) -> Result<Vec<(Vec<String>, PathBuf)>, Error> {
+    let bad = |a: &str, why: &str| Error::Unsupported(format!("--cgroup {a}: {why}"));
+    let mut out: Vec<(Vec<String>, PathBuf)> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for a in args {
+        match a.split_once(':') {
+            None if args.len() == 1 => out.push((Vec::new(), PathBuf::from(a))),
+            None => {
+                return Err(bad(
+                    a,
+                    "missing the controller: prefix (needed when --cgroup is given more than once)",
+                ))
+            }
+            Some((_, p)) if p.contains(':') => {
+                return Err(bad(a, "use [controller[,controller]:]path"))
+            }
+            Some((ctrls, p)) => {
+                let mut names = Vec::new();
+                for c in ctrls.split(',') {
+                    if c.is_empty() {
+                        return Err(bad(a, "empty controller name"));
+                    }
+                    if !seen.insert(c.to_string()) {
+                        return Err(bad(a, &format!("controller {c} is given twice")));
+                    }
+                    names.push(c.to_string());
+                }
+                out.push((names, PathBuf::from(p)));
+            }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The process to run: `--process FILE`, or the container's process with
@@ -235,17 +273,20 @@ pub fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process, Er
             None => (u.as_str(), None),
         };
         let bad = || Error::Unsupported(format!("--user {u:?}: use uid[:gid] with numbers"));
+        // As runc: without `:gid` the process keeps the spec's gid.
         let mut user = p.user().clone();
         user.set_uid(uid.parse().map_err(|_| bad())?);
-        user.set_gid(match gid {
-            Some(g) => g.parse().map_err(|_| bad())?,
-            None => 0,
-        });
+        if let Some(g) = gid {
+            user.set_gid(g.parse().map_err(|_| bad())?);
+        }
         p.set_user(user);
     }
     if !o.additional_gids.is_empty() {
+        // As runc: added to the spec's additionalGids.
         let mut user = p.user().clone();
-        user.set_additional_gids(Some(o.additional_gids.clone()));
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        gids.extend(&o.additional_gids);
+        user.set_additional_gids(Some(gids));
         p.set_user(user);
     }
     if !o.caps.is_empty() {

@@ -417,3 +417,38 @@ impl Drop for KillHolders {
         host::reap_orphans();
     }
 }
+
+/// The cgroup directories of `pid` on the host, one per line of
+/// /proc/PID/cgroup: `(controllers, dir)`.
+pub fn cgroup_dirs(pid: i32) -> Result<Vec<(String, PathBuf)>> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    let mut mounts = Vec::new(); // (fstype, super options, root, mount point)
+    for l in mountinfo.lines() {
+        let (pre, post) = l.split_once(" - ").context("mountinfo line")?;
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        if post[0] == "cgroup" || post[0] == "cgroup2" {
+            mounts.push((post[0], post[2].to_string(), pre[3], pre[4]));
+        }
+    }
+    let mut out = Vec::new();
+    for line in fs::read_to_string(format!("/proc/{pid}/cgroup"))?.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next(), parts.next(), parts.next());
+        let (ctrls, path) = (ctrls.context("ctrls")?, path.context("path")?);
+        let m = mounts.iter().find(|(fs, opts, _, _)| {
+            if ctrls.is_empty() {
+                *fs == "cgroup2"
+            } else {
+                *fs == "cgroup" && ctrls.split(',').all(|c| opts.split(',').any(|o| o == c))
+            }
+        });
+        let (_, _, root, mp) = m.with_context(|| format!("no mount for {line}"))?;
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .trim_start_matches('/');
+        out.push((ctrls.to_string(), Path::new(mp).join(rel)));
+    }
+    Ok(out)
+}

@@ -86,6 +86,8 @@ enum Cmd {
     Unpack { image: String, dir: PathBuf },
     /// Check every blob, ref and cache record of the store.
     Fsck,
+    /// Run an image as a container (docker run's flags), through keel-shim.
+    Run(Box<crate::run_cmd::RunArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -129,6 +131,16 @@ struct BuildArgs {
     /// The target platform (only linux/amd64).
     #[arg(long)]
     platform: Option<String>,
+    /// The network of RUN steps without `--network`: host (default) or none.
+    #[arg(long, default_value = "host")]
+    network: String,
+    /// The runc-compatible runtime of RUN steps (default: keel next to
+    /// hoist, else keel on PATH, else runc).
+    #[arg(long, value_name = "PATH")]
+    runtime: Option<PathBuf>,
+    /// How many stages build at once (default: the number of cores).
+    #[arg(long, short = 'j', default_value_t = 0)]
+    jobs: usize,
     /// The context directory, or `-` for a tar on stdin.
     context: String,
 }
@@ -151,6 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let root = store_root(&cli);
     let store = || Store::open(&root);
     match cli.cmd {
+        Cmd::Run(r) => return crate::run_cmd::run(root, *r),
         Cmd::Build(b) => {
             let store = store()?;
             let context = if b.context == "-" {
@@ -199,7 +212,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 })?),
                 _ => None,
             };
-            let res = build::build(&store, &req)?;
+            req.network = match b.network.as_str() {
+                "default" => hoist::run::Network::Host,
+                n => n.parse().map_err(anyhow::Error::msg)?,
+            };
+            req.runtime = b.runtime;
+            req.jobs = b.jobs;
+            // SIGINT/SIGTERM only set a flag: the build stops its container,
+            // unmounts and cleans up, then exits 128 + the signal.
+            hoist::run::interrupt::install().context("install the SIGINT handler")?;
+            let res = match build::build(&store, &req) {
+                Err(build::BuildError::Interrupted { signal }) => {
+                    eprintln!("error: interrupted by signal {signal}: the build stopped");
+                    return Ok(ExitCode::from(u8::try_from(128 + signal).unwrap_or(130)));
+                }
+                r => r?,
+            };
             for a in &res.unused_build_args {
                 eprintln!("[Warning] One or more build-args [{a}] were not consumed");
             }

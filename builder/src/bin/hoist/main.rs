@@ -2,6 +2,7 @@
 //! command line and calls the library.
 
 mod cli;
+mod run_cmd;
 
 use std::process::ExitCode;
 
@@ -13,7 +14,17 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Library errors usually carry their cause in their own text;
+            // add a cause from the chain only when it says something new.
+            let mut msg = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !msg.contains(&c) {
+                    msg.push_str(": ");
+                    msg.push_str(&c);
+                }
+            }
+            eprintln!("error: {msg}");
             ExitCode::from(1)
         }
     }

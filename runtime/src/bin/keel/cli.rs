@@ -223,7 +223,7 @@ pub struct ExecArgs {
     pub ignore_paused: bool,
     /// Run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.
     #[arg(long)]
-    pub cgroup: Option<String>,
+    pub cgroup: Vec<String>,
     /// The container id.
     pub id: String,
     /// The command and its arguments.
@@ -237,19 +237,19 @@ pub struct UpdateArgs {
     #[arg(short = 'r', long)]
     pub resources: Option<PathBuf>,
     /// Memory limit (in bytes).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Total memory usage (memory + swap); set '-1' to enable unlimited swap.
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Memory reservation or soft_limit (in bytes).
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// (Obsoleted; do not use) Kernel memory limit (in bytes).
-    #[arg(long = "kernel-memory")]
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
     pub kernel_memory: Option<String>,
     /// (Obsoleted; do not use) Kernel memory limit (in bytes) for tcp buffer.
-    #[arg(long = "kernel-memory-tcp")]
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
     pub kernel_memory_tcp: Option<String>,
     /// CPU shares (relative weight vs. other containers).
     #[arg(long = "cpu-share", alias = "cpu-shares")]

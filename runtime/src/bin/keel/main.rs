@@ -39,6 +39,13 @@ fn main() -> ExitCode {
         }
     };
     let to_stderr = cli.log.is_none();
+    // As runc: a failed `exec` exits 255, so that it cannot be mistaken for
+    // the exit status of the process it was asked to run.
+    let fail_code = if matches!(cli.command, Some(Command::Exec(_))) {
+        255
+    } else {
+        1
+    };
     if let Err(msg) = install_logger(&cli) {
         eprintln!("{msg}");
         return ExitCode::from(1);
@@ -51,7 +58,7 @@ fn main() -> ExitCode {
             if !to_stderr {
                 eprintln!("{msg}");
             }
-            ExitCode::from(1)
+            ExitCode::from(fail_code)
         }
     }
 }
