@@ -181,7 +181,8 @@ pub struct StepOutcome {
 
 /// Runs one step and diffs its filesystem.
 pub fn run_step(req: &StepRequest<'_>) -> Result<StepOutcome, RunError> {
-    let scratch = &req.scratch;
+    // Absolute: the bundle, the mount options and the runtime see these.
+    let scratch = &std::path::absolute(&req.scratch).map_err(io(&req.scratch, "resolve"))?;
     fs::create_dir_all(scratch).map_err(io(scratch, "create the step's scratch dir"))?;
     let mut root = StepRoot {
         dir: scratch.clone(),
@@ -344,7 +345,8 @@ fn snapshot_dirs(
     let mut dirs = Vec::new();
     for (desc, diff_id) in layers.iter().rev() {
         if seen.insert(diff_id.clone()) {
-            dirs.push(ensure_snapshot(store, desc, diff_id)?);
+            let d = ensure_snapshot(store, desc, diff_id)?;
+            dirs.push(std::path::absolute(&d).map_err(io(&d, "resolve"))?);
         }
     }
     if dirs.is_empty() {

@@ -62,10 +62,11 @@ impl Runtime {
         let name = runtime
             .file_name()
             .map_or_else(|| "runtime".into(), |n| n.to_string_lossy().into_owned());
+        let root = store_root.join("runtime").join(name);
         Ok(Runtime {
-            runtime,
-            shim,
-            root: store_root.join("runtime").join(name),
+            runtime: std::path::absolute(&runtime).unwrap_or(runtime),
+            shim: std::path::absolute(&shim).unwrap_or(shim),
+            root: std::path::absolute(&root).unwrap_or(root),
         })
     }
 }

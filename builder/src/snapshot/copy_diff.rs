@@ -1,6 +1,7 @@
 //! The fallback when overlayfs is unusable: the step runs in a plain copy
 //! of its filesystem, whose state was recorded before (type, mode, owner,
-//! size, mtime, inode, device, xattrs, link target); afterwards the tree is
+//! size, mtime, inode and birth time, link count, device, xattrs, link
+//! target); afterwards the tree is
 //! compared with that record.
 //!
 //! The result has the same shape as the overlay differ's: deletions are
@@ -29,6 +30,9 @@ struct State {
     size: u64,
     mtime: (i64, i64),
     ino: u64,
+    /// Birth time: tells a re-made directory from the old one when the
+    /// filesystem reuses its inode number.
+    born: Option<std::time::SystemTime>,
     nlink: u64,
     rdev: u64,
     xattrs: BTreeMap<String, Vec<u8>>,
@@ -48,6 +52,7 @@ impl State {
                 (m.mtime(), m.mtime_nsec())
             },
             ino: m.ino(),
+            born: m.created().ok(),
             nlink: if m.is_dir() { 0 } else { m.nlink() },
             rdev: m.rdev(),
             xattrs: layer_xattrs(path)?,
@@ -106,7 +111,11 @@ impl PreState {
                 Some((parent, _)) => {
                     self.paths.contains_key(parent)
                         && fs::symlink_metadata(root.join(parent)).is_ok_and(|m| {
-                            m.is_dir() && self.paths.get(parent).is_some_and(|s| s.ino == m.ino())
+                            m.is_dir()
+                                && self
+                                    .paths
+                                    .get(parent)
+                                    .is_some_and(|s| s.ino == m.ino() && s.born == m.created().ok())
                         })
                 }
             };
@@ -138,7 +147,7 @@ impl PreState {
                     }
                 }
                 Some(b) if meta.is_dir() && b.is_dir() => {
-                    if b.ino != now.ino {
+                    if b.ino != now.ino || b.born != now.born {
                         // Deleted and made again: opaque, as overlayfs makes it.
                         out.record(&child, &path, &meta)?;
                         out.opaque(child.clone());

@@ -381,3 +381,102 @@ impl Changes {
         Ok(self.entries.into_values().collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::stat::{mknod, Mode, SFlag};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn kinds(entries: &[Entry]) -> Vec<(String, String)> {
+        entries
+            .iter()
+            .map(|e| {
+                let k = match &e.kind {
+                    EntryKind::Dir => "dir".to_owned(),
+                    EntryKind::File(_) => "file".to_owned(),
+                    EntryKind::Hardlink(t) => format!("link:{t}"),
+                    EntryKind::Symlink(t) => format!("sym:{t}"),
+                    EntryKind::Whiteout => "wh".to_owned(),
+                    EntryKind::Opaque => "opq".to_owned(),
+                    other => format!("{other:?}"),
+                };
+                (e.path.clone(), k)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn upper_dir_becomes_entries_like_buildkit() {
+        let d = tempfile::tempdir().unwrap();
+        let (lower, upper) = (d.path().join("l"), d.path().join("u"));
+        // Lower: /etc (0755), /etc/conf, /bin/ls, /d/old, /same (a file with
+        // a whole-second mtime), /keep/x.
+        for p in ["etc", "bin", "d", "keep"] {
+            fs::create_dir_all(lower.join(p)).unwrap();
+        }
+        fs::write(lower.join("etc/conf"), "c").unwrap();
+        fs::write(lower.join("bin/ls"), "ls").unwrap();
+        fs::write(lower.join("d/old"), "").unwrap();
+        fs::write(lower.join("same"), "same").unwrap();
+        fs::write(lower.join("keep/x"), "x").unwrap();
+        let t = filetime(&lower.join("same"));
+        set_filetime(&lower.join("same"), t);
+        // Upper: /etc copied up unchanged with a new file; /bin/ls deleted;
+        // /d made opaque with /d/new; /same copied up unchanged; /keep
+        // chmodded; /a with a hard link /b; a whiteout of a path the lower
+        // never had; a socket-free fifo.
+        fs::create_dir_all(upper.join("etc")).unwrap();
+        fs::write(upper.join("etc/new"), "n").unwrap();
+        fs::create_dir_all(upper.join("bin")).unwrap();
+        mknod(&upper.join("bin/ls"), SFlag::S_IFCHR, Mode::empty(), 0).unwrap();
+        mknod(&upper.join("bin/never"), SFlag::S_IFCHR, Mode::empty(), 0).unwrap();
+        fs::create_dir_all(upper.join("d")).unwrap();
+        crate::layer::sys::lsetxattr(&upper.join("d"), "trusted.overlay.opaque", b"y").unwrap();
+        fs::write(upper.join("d/new"), "").unwrap();
+        fs::copy(lower.join("same"), upper.join("same")).unwrap();
+        set_filetime(&upper.join("same"), t);
+        fs::create_dir_all(upper.join("keep")).unwrap();
+        fs::set_permissions(upper.join("keep"), fs::Permissions::from_mode(0o700)).unwrap();
+        fs::write(upper.join("a"), "a").unwrap();
+        fs::hard_link(upper.join("a"), upper.join("b")).unwrap();
+        let e = diff_upper(&upper, &Lowers::new(vec![lower])).unwrap();
+        let got = kinds(&e);
+        let want: Vec<(String, String)> = [
+            ("a", "file"),
+            ("b", "link:a"),
+            ("bin", "dir"),
+            ("bin/ls", "wh"),
+            ("d", "dir"),
+            ("d", "opq"),
+            ("d/new", "file"),
+            ("etc", "dir"),
+            ("etc/new", "file"),
+            ("keep", "dir"),
+        ]
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect();
+        assert_eq!(got, want);
+        assert!(e
+            .iter()
+            .all(|e| !e.xattrs.contains_key("trusted.overlay.opaque")));
+    }
+
+    fn filetime(p: &Path) -> i64 {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(p).unwrap().mtime()
+    }
+
+    fn set_filetime(p: &Path, secs: i64) {
+        let ts = nix::sys::time::TimeSpec::new(secs, 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            p,
+            &ts,
+            &ts,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+    }
+}

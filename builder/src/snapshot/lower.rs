@@ -31,7 +31,7 @@ impl Lowers {
     /// in the merged lower view; `None` when it does not exist there.
     pub fn lookup(&self, rel: &str) -> Option<(PathBuf, fs::Metadata)> {
         let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
-        let (last_index, _) = comps.iter().enumerate().last()?;
+        let last_index = comps.len().checked_sub(1)?;
         for layer in &self.dirs {
             let mut p = layer.clone();
             let mut hidden_below = false;

@@ -234,3 +234,53 @@ pub(crate) fn is_whiteout(m: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     m.file_type().is_char_device() && m.rdev() == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, tar::EntryType)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind) in entries {
+            let mut h = tar::Header::new_ustar();
+            h.set_entry_type(*kind);
+            h.set_mode(0o755);
+            h.set_size(0);
+            h.set_path(name).unwrap();
+            h.set_cksum();
+            b.append(&h, std::io::empty()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn whiteouts_become_overlay_devices_and_xattrs() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let tar = tar_of(&[
+            ("bin/", tar::EntryType::Directory),
+            ("bin/.wh.ls", tar::EntryType::Regular),
+            ("d/", tar::EntryType::Directory),
+            ("d/.wh..wh..opq", tar::EntryType::Regular),
+            ("d/new", tar::EntryType::Regular),
+            ("x/.wh.gone", tar::EntryType::Regular),
+            ("w/", tar::EntryType::Directory),
+            ("w/.wh.kept", tar::EntryType::Regular),
+            ("w/kept", tar::EntryType::Regular),
+        ]);
+        apply_layer(tar.as_slice(), d.path(), &ApplyOptions::default()).unwrap();
+        mark_whiteouts(tar.as_slice(), d.path()).unwrap();
+        let ls = fs::symlink_metadata(d.path().join("bin/ls")).unwrap();
+        assert!(is_whiteout(&ls), "mode {:o} rdev {}", ls.mode(), ls.rdev());
+        assert!(super::super::lower::is_opaque(&d.path().join("d")));
+        assert!(d.path().join("d/new").is_file());
+        assert!(is_whiteout(
+            &fs::symlink_metadata(d.path().join("x/gone")).unwrap()
+        ));
+        // What the layer wrote wins over its own whiteout.
+        assert!(fs::symlink_metadata(d.path().join("w/kept"))
+            .unwrap()
+            .is_file());
+        assert!(!d.path().join("bin/.wh.ls").exists());
+    }
+}

@@ -1,5 +1,5 @@
-//! `prune` (remove cache records, unreachable blobs, untagged images and
-//! temp leftovers) and `fsck` (check everything, change nothing).
+//! `prune` (remove cache records, unreachable blobs, untagged images, temp
+//! leftovers and the layer snapshots of RUN steps no image uses) and `fsck` (check everything, change nothing).
 //!
 //! Both take the gc lock exclusively, so they wait for builds and loads to
 //! finish. prune must never remove a blob reachable from a tag; fsck must
@@ -15,7 +15,7 @@ use tracing::{debug, warn};
 
 use super::{blob_writer, parse_json, pick_platform, Store, StoreError};
 use crate::digest::{Digest, HashingReader};
-use crate::image::{media, Descriptor, Index, Manifest};
+use crate::image::{media, Descriptor, ImageConfig, Index, Manifest};
 
 /// What `prune` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub struct PruneReport {
     /// Bytes of removed blobs.
     pub bytes_freed: u64,
     pub tmp_files_removed: usize,
+    /// Unpacked layer snapshots (of RUN steps) no remaining image uses.
+    pub snapshots_removed: usize,
 }
 
 /// What `fsck` checked and found.
@@ -126,6 +128,8 @@ impl fmt::Display for FsckProblem {
 #[derive(Default)]
 struct Walk {
     reachable: BTreeSet<Digest>,
+    /// The image configs among them.
+    configs: BTreeSet<Digest>,
     problems: Vec<FsckProblem>,
     images: usize,
 }
@@ -182,6 +186,33 @@ impl Store {
                 remove_any(&path)?;
                 report.cache_records_removed += 1;
             }
+        }
+        // Layer snapshots: kept for the layers of the remaining images
+        // (the cache records, which could name others, are all gone).
+        let mut keep = BTreeSet::new();
+        let mut all_read = true;
+        for c in &walk.configs {
+            match self.read_json::<ImageConfig>(c) {
+                Ok(cfg) => keep.extend(cfg.rootfs.diff_ids.iter().map(|d| d.hex().to_owned())),
+                Err(e) => {
+                    warn!("prune: config {c}: {e}; keeping every layer snapshot");
+                    all_read = false;
+                }
+            }
+        }
+        if all_read {
+            report.snapshots_removed =
+                crate::snapshot::prune_snapshots(self, &keep).map_err(|e| match e {
+                    crate::snapshot::SnapshotError::Io { path, source, .. } => {
+                        StoreError::io("pruning snapshots", path, source)
+                    }
+                    crate::snapshot::SnapshotError::Store(s) => s,
+                    other => StoreError::io(
+                        "pruning snapshots",
+                        self.root().join("snapshots"),
+                        io::Error::other(other.to_string()),
+                    ),
+                })?;
         }
         blob_writer::sync_dir(&self.blobs_dir())?;
         Ok(report)
@@ -345,6 +376,7 @@ impl Store {
                 Ok(m) => m,
                 Err(e) => return bad(walk, e),
             };
+            walk.configs.insert(m.config.digest.clone());
             let parts =
                 std::iter::once(("config", &m.config)).chain(m.layers.iter().map(|l| ("layer", l)));
             for (role, d) in parts {
