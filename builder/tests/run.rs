@@ -822,3 +822,23 @@ fn independent_stages_build_with_jobs_bounded() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn run_layers_are_reproducible_under_source_date_epoch() -> Result<()> {
+    require!();
+    let env = Env::new()?;
+    let df =
+        "FROM busybox\nRUN mkdir -p /x/y && echo a > /x/y/a && ln /x/y/a /x/b && rm /bin/cat\n";
+    let ctx = env.context("ctx", &[("Dockerfile", df)])?;
+    let sde = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let one = env.build(&ctx, &["-t", "r1"], &sde).ok()?.stdout;
+    std::thread::sleep(Duration::from_millis(1100));
+    let two = env.build(&ctx, &["-t", "r2", "--no-cache"], &sde).ok()?;
+    ensure!(two.cached() == 0, "the second build ran:\n{}", two.stderr);
+    ensure!(
+        one.trim() == two.stdout.trim(),
+        "same image id: {one} vs {}",
+        two.stdout
+    );
+    Ok(())
+}
