@@ -12,7 +12,8 @@
 #         docker as NAME, podman as localhost/NAME.
 #   ARG…  the image's Cmd (default: sh).
 #
-# The rootfs comes from hack/mkrootfs.sh (KEEL_ROOTFS overrides it). The
+# The rootfs comes from hack/mkrootfs.sh (KEEL_ROOTFS overrides it with any
+# directory, e.g. a debootstrap in hack/mkbase-debian.sh). The
 # output is reproducible: the layer is tarred with sorted names, mtime 0
 # and numeric owners, and gzipped without a name or timestamp, so the same
 # template always gives the same digests.
@@ -36,7 +37,13 @@ repo=${name%:*}
 tag=${name##*:}
 
 rootfs=${KEEL_ROOTFS:-$("$here/../mkrootfs.sh")}
-if [ ! -x "$rootfs/bin/busybox" ]; then
+if [ -n "${KEEL_ROOTFS:-}" ]; then
+	# Any rootfs given by the caller (hack/mkbase-debian.sh: a debootstrap).
+	if [ ! -d "$rootfs" ]; then
+		echo "mkimage: KEEL_ROOTFS=$rootfs is not a directory" >&2
+		exit 1
+	fi
+elif [ ! -x "$rootfs/bin/busybox" ]; then
 	echo "mkimage: no busybox in $rootfs: run hack/mkrootfs.sh" >&2
 	exit 1
 fi

@@ -36,6 +36,7 @@ pub use spec_overrides::ProcessOverrides;
 
 use crate::build::time::{now_secs, rfc3339};
 use crate::bundle::{self, BundleError, BundleOptions};
+use crate::run::netns::NetNs;
 use crate::store::{Store, StoreError};
 
 /// Why a container could not be run. The container's own failure is not an
@@ -77,6 +78,8 @@ pub enum ContainerError {
     Spawn { path: PathBuf, source: io::Error },
     #[error("setting up signal forwarding: {source}")]
     Signals { source: io::Error },
+    #[error("--network none: {0}")]
+    Network(#[from] crate::run::RunError),
 }
 
 /// What to run, with docker run's options.
@@ -212,7 +215,7 @@ pub fn run(store: &Store, opts: &RunOptions) -> Result<RunExit, ContainerError> 
     };
 
     // Until the shim runs, any failure removes the directory: nothing ran.
-    let prepared = (|| -> Result<PathBuf, ContainerError> {
+    let prepared = (|| -> Result<(PathBuf, Option<NetNs>), ContainerError> {
         record::write_record(&dir, &rec)?;
         let bundle_dir = dir.join("bundle");
         let mut layers: Vec<Box<dyn std::io::Read>> = Vec::new();
@@ -249,6 +252,13 @@ pub fn run(store: &Store, opts: &RunOptions) -> Result<RunExit, ContainerError> 
             ("/etc/resolv.conf", resolv.as_path()),
             ("/etc/hostname", hostname_file.as_path()),
         ];
+        // `--network none`: a namespace whose loopback is up (runtimes
+        // leave lo down in the namespace they make), pinned under the
+        // container dir until the container ends.
+        let netns = match opts.network {
+            NetworkMode::None => Some(NetNs::create(&dir.join("netns"))?),
+            NetworkMode::Host => None,
+        };
         let edits = spec_overrides::SpecEdits {
             binds: &opts.binds,
             tmpfs: &opts.tmpfs,
@@ -256,10 +266,7 @@ pub fn run(store: &Store, opts: &RunOptions) -> Result<RunExit, ContainerError> 
             memory: opts.memory,
             cpus: opts.cpus,
             etc_files: &etc,
-            // TODO(netns): join a namespace with lo up once the RUN
-            // helper's pinned netns (builder/src/run/netns.rs) is in the
-            // library; until then the runtime's new namespace has lo down.
-            netns_path: None,
+            netns_path: netns.as_ref().map(NetNs::path),
         };
         let spec_path = bundle_dir.join("config.json");
         let io = |source| ContainerError::Io {
@@ -276,10 +283,10 @@ pub fn run(store: &Store, opts: &RunOptions) -> Result<RunExit, ContainerError> 
         .map_err(io)?;
         rec.status = ContainerStatus::Running;
         record::write_record(&dir, &rec)?;
-        Ok(bundle_dir)
+        Ok((bundle_dir, netns))
     })();
     drop(gc);
-    let bundle_dir = match prepared {
+    let (bundle_dir, netns) = match prepared {
         Ok(b) => b,
         Err(e) => {
             if let Err(re) = record::remove_dir(&dir) {
@@ -299,6 +306,8 @@ pub fn run(store: &Store, opts: &RunOptions) -> Result<RunExit, ContainerError> 
         stdin: opts.interactive,
         result: &result_path,
     });
+    // Unpinned before the directory may be removed.
+    drop(netns);
     let finish = |exit: Option<&shim_process::ShimExit>| -> Result<(), ContainerError> {
         if opts.rm {
             return record::remove_dir(&dir);
