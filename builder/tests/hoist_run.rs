@@ -563,6 +563,25 @@ fn memory_and_cpu_limits_reach_the_cgroup() -> Result<()> {
     assert_eq!(r.stdout, want);
     let r = env.run(&["-m", "1g", "app", "sh", "-c", script]).ok()?;
     assert!(r.stdout.starts_with("1073741824\n"), "{}", r.stdout);
+    // Over the limit: OOM-killed, 137, and the record says so.
+    let r = env
+        .hoist(&[
+            "run",
+            "--name",
+            "oom",
+            "-m",
+            "16m",
+            "app",
+            "tail",
+            "/dev/zero",
+        ])
+        .code_is(137)?;
+    assert!(r.stderr.contains("OOM-killed"), "{}", r.stderr);
+    let rec = env.record("oom")?;
+    assert_eq!(
+        (rec["exit_code"].as_i64(), rec["oom_killed"].as_bool()),
+        (Some(137), Some(true))
+    );
     let r = env.run(&["--memory", "2m", "app", "true"]);
     assert!(r.code != 0 && r.stderr.contains("minimum"), "{}", r.stderr);
     let r = env.run(&["--cpus", "4096", "app", "true"]);
