@@ -334,12 +334,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Prune { .. } => {
             let store = store()?;
+            // Stopped `hoist run` containers first (running ones are locked
+            // and kept), then the cache, images and blobs.
+            for name in hoist::container::prune(&store)? {
+                println!("Deleted container: {name}");
+            }
             let r = store.prune()?;
             println!(
-                "Deleted {} cache records, {} untagged images, {} blobs, {} temp files",
+                "Deleted {} cache records, {} untagged images, {} blobs, {} snapshots, {} temp files",
                 r.cache_records_removed,
                 r.untagged_images_removed,
                 r.blobs_removed,
+                r.snapshots_removed,
                 r.tmp_files_removed
             );
             println!("Total reclaimed space: {}", human_size(r.bytes_freed));
