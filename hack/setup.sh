@@ -3,9 +3,10 @@
 # run the main job on a fresh Debian 12 machine, as root.
 #
 # Main job: load a busybox base image made from Debian's busybox-static into
-# hoist's store, build hack/examples/hello (a two-stage Dockerfile: a static
-# page served by busybox httpd) with hoist, unpack it to a bundle, run it
-# with keel, fetch the page, and stop it.
+# hoist's store; build hack/examples/words (multi-stage, with RUN steps run
+# in containers through keel-shim and keel) and `hoist run` it; build
+# hack/examples/hello (a static page served by busybox httpd), unpack it to
+# a bundle, run it with keel, fetch the page, and stop it.
 #
 # usage: hack/setup.sh
 set -eu
@@ -28,6 +29,11 @@ mkdir -p "$out"
 
 echo "== hoist load: the busybox base image"
 "$here/mkbase.sh" "$HOIST_ROOT"
+
+echo "== hoist build -t words hack/examples/words (RUN steps in keel containers)"
+"$hoist" build -t words "$here/examples/words"
+echo "== hoist run --rm words words-count"
+"$hoist" run --rm words words-count
 
 echo "== hoist build -t hello hack/examples/hello"
 "$hoist" build -t hello "$here/examples/hello"
