@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::layer::Compression;
-use crate::run::Network;
+use crate::run::{Network, Secret, SshAgent};
 
 use super::progress::{ProgressMode, Summary};
 use super::BuildError;
@@ -99,6 +99,11 @@ pub struct BuildRequest {
     pub runtime: Option<PathBuf>,
     /// `--jobs`: how many stages build at once (0: the number of cores).
     pub jobs: usize,
+    /// `--secret`: for `RUN --mount=type=secret` (sources only; values are
+    /// read when a step mounts them).
+    pub secrets: Vec<Secret>,
+    /// `--ssh`: agent sockets for `RUN --mount=type=ssh`.
+    pub ssh: Vec<SshAgent>,
 }
 
 impl BuildRequest {
@@ -122,6 +127,8 @@ impl BuildRequest {
             network: Network::Host,
             runtime: None,
             jobs: 0,
+            secrets: Vec::new(),
+            ssh: Vec::new(),
         }
     }
 }

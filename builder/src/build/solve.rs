@@ -33,11 +33,12 @@ use crate::digest::Digest;
 use crate::dockerfile::instructions::{
     CommandLine, Instruction, NetworkMode, Run as RunInstruction, SecurityMode,
 };
+use crate::dockerfile::mount::MountType;
 use crate::dockerfile::scope::BaseRef;
 use crate::dockerfile::{self, BaseImages, BuildOptions, Platform, Resolved, ResolvedStage, Step};
 use crate::image::{media, Descriptor, History, ImageConfig};
 use crate::layer::{write_layer, Entry, WriteOptions};
-use crate::run::{self as runner, Network, RunError, Runtime, StepRequest};
+use crate::run::{self as runner, MountEnv, MountPlan, Network, RunError, Runtime, StepRequest};
 use crate::store::{CacheRecord, Store, StoredImage};
 
 use super::metadata::{self, StageFlags};
@@ -54,6 +55,13 @@ struct StageOut {
     fs_key: Digest,
     /// The stage's rootfs, materialized once for `COPY --from`.
     tree: Mutex<Option<PathBuf>>,
+}
+
+/// Where a `--mount`'s `from=` points.
+enum MountFrom {
+    None,
+    Stage(Arc<StageOut>),
+    Image(Box<StoredImage>),
 }
 
 /// Everything the stage threads share.
@@ -518,7 +526,7 @@ fn solve_stage(
         match ins {
             Instruction::Run(r) => {
                 let name = format!("{} {}", label(sh, st, k, n), step.command.original.trim());
-                run.run_step(step, r, &name)?;
+                run.run_step(step, r, &name, done)?;
             }
             Instruction::Copy(_) | Instruction::Add(_) => {
                 let name = format!("{} {}", label(sh, st, k, n), step.command.original.trim());
@@ -800,6 +808,66 @@ impl StageRun<'_, '_> {
         Ok(p)
     }
 
+    /// Where each `--mount`'s `from=` points, and what of it enters the
+    /// cache key: a bind's source content hash from the context
+    /// (BuildKit keys bind mounts by content), the stage's key or the
+    /// image's digest for `from=`; nothing for the other kinds (a cache's
+    /// contents, a secret's value never enter the key).
+    fn mount_inputs(
+        &self,
+        step: &Step,
+        r: &RunInstruction,
+        done: &HashMap<usize, Arc<StageOut>>,
+    ) -> Result<(Vec<MountFrom>, Vec<serde_json::Value>), BuildError> {
+        let mut froms = Vec::new();
+        let mut inputs = Vec::new();
+        for m in &r.mounts {
+            let uses_from = matches!(m.kind, MountType::Bind | MountType::Cache);
+            let from = match &m.from {
+                Some(f) if uses_from => match self.stage_ref(f) {
+                    Some(j) => MountFrom::Stage(done.get(&j).cloned().ok_or_else(|| {
+                        BuildError::Stage(format!("stage {j} (--mount from={f}) was not built"))
+                    })?),
+                    None => MountFrom::Image(Box::new(
+                        self.sh
+                            .store
+                            .image(f)
+                            .map_err(|e| self.step_error(step, e))?,
+                    )),
+                },
+                _ => MountFrom::None,
+            };
+            let input = match (&from, m.kind) {
+                (MountFrom::Stage(o), _) => json!({ "stage": o.fs_key }),
+                (MountFrom::Image(i), _) => json!({ "image": i.manifest_desc.digest }),
+                (MountFrom::None, MountType::Bind) => {
+                    let ctx = self.sh.ctx;
+                    let rel =
+                        crate::context::root_path::clean_rel(m.source.as_deref().unwrap_or("/"));
+                    let real = ctx
+                        .resolve(&rel, true)
+                        .map_err(|e| self.step_error(step, e))?
+                        .ok_or_else(|| {
+                            self.step_error(
+                                step,
+                                runner::MountError::Source {
+                                    spec: m.spec.clone(),
+                                    source_path: m.source.clone().unwrap_or_else(|| "/".into()),
+                                    what: "does not exist in the build context (or .dockerignore excludes it)".into(),
+                                },
+                            )
+                        })?;
+                    let d = ctx.hash(&real).map_err(|e| self.step_error(step, e))?;
+                    json!({ "context": d })
+                }
+                _ => serde_json::Value::Null,
+            };
+            froms.push(from);
+            inputs.push(input);
+        }
+        Ok((froms, inputs))
+    }
+
     /// A `--from` value that names a stage (by name or index).
     fn stage_ref(&self, r: &str) -> Option<usize> {
         let lower = r.to_ascii_lowercase();
@@ -836,18 +904,19 @@ impl StageRun<'_, '_> {
 
     /// A RUN step: keyed by what it runs and how, never by what it
     /// produces; a miss runs it in a container and diffs its filesystem.
-    fn run_step(&mut self, step: &Step, r: &RunInstruction, name: &str) -> Result<(), BuildError> {
+    fn run_step(
+        &mut self,
+        step: &Step,
+        r: &RunInstruction,
+        name: &str,
+        done: &HashMap<usize, Arc<StageOut>>,
+    ) -> Result<(), BuildError> {
         let unsupported = |reason: &str| BuildError::Unsupported {
             file: self.sh.file.clone(),
             line: step.command.start_line,
             instruction: step.command.original.trim().to_owned(),
             reason: reason.into(),
         };
-        if !r.mounts.is_empty() {
-            return Err(unsupported(
-                "RUN --mount is not supported yet; copy what the step needs with COPY",
-            ));
-        }
         if r.security == Some(SecurityMode::Insecure) {
             return Err(unsupported(
                 "RUN --security=insecure is not supported: hoist runs every step sandboxed",
@@ -864,7 +933,8 @@ impl StageRun<'_, '_> {
         let user = self.config.config.user.clone().unwrap_or_default();
         let cwd = self.workdir();
         let mount_specs: Vec<&str> = r.mounts.iter().map(|m| m.spec.as_str()).collect();
-        let op = json!({
+        let (froms, mount_inputs) = self.mount_inputs(step, r, done)?;
+        let mut op = json!({
             "run": cmd.argv,
             "script": cmd.script,
             "env": env,
@@ -874,6 +944,9 @@ impl StageRun<'_, '_> {
             "mounts": mount_specs,
             "platform": "linux/amd64",
         });
+        if !r.mounts.is_empty() {
+            op["mount_inputs"] = json!(mount_inputs);
+        }
         let created_by = run_created_by(step, &cmd.argv);
         let mut run_env = env.clone();
         for (k, v) in &self.sh.resolved.proxy_env {
@@ -903,6 +976,45 @@ impl StageRun<'_, '_> {
                 )));
             }
             let n = sh.runs.fetch_add(1, Ordering::SeqCst);
+            // The `--mount`s: from= roots materialized, then set up.
+            let mut plans = Vec::new();
+            let mut image_dirs = Vec::new();
+            for (i, (m, from)) in r.mounts.iter().zip(&froms).enumerate() {
+                let (from_dir, from_key) = match from {
+                    MountFrom::None => (None, None),
+                    MountFrom::Stage(o) => (Some(run.stage_tree(o)?), Some(o.fs_key.to_string())),
+                    MountFrom::Image(img) => {
+                        let d = sh.scratch.join(format!("mount-image-{index}-{n}-{i}"));
+                        let mut rf = Rootfs::create(d.clone())?;
+                        rf.sync(sh.store, &img.manifest.layers)?;
+                        image_dirs.push(ScratchDir(d.clone()));
+                        (Some(d), Some(img.manifest_desc.digest.to_string()))
+                    }
+                };
+                plans.push(MountPlan {
+                    mount: m,
+                    from_dir,
+                    from_key,
+                });
+            }
+            let prepared = runner::mounts::prepare(
+                &MountEnv {
+                    store: sh.store,
+                    scratch: sh.scratch.join(format!("mounts-{index}-{n}")),
+                    context: sh.ctx,
+                    workdir: &cwd,
+                    secrets: &sh.req.secrets,
+                    ssh: &sh.req.ssh,
+                },
+                &plans,
+            )
+            .map_err(|e| run.step_error(step, e))?;
+            let mut run_env = run_env.clone();
+            for e in &prepared.env {
+                let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+                run_env.retain(|x| x.split_once('=').map_or(x.as_str(), |(k, _)| k) != key);
+                run_env.push(e.clone());
+            }
             let on_output = |line: &str| v.log(line);
             let cancelled = || sh.cancel.load(Ordering::SeqCst);
             let req = StepRequest {
@@ -926,11 +1038,14 @@ impl StageRun<'_, '_> {
                 cwd: &cwd,
                 hostname: "hoist",
                 network,
-                mounts: &[],
+                mounts: &prepared.mounts,
                 on_output: &on_output,
                 cancelled: &cancelled,
             };
-            match runner::run_step(&req) {
+            let result = runner::run_step(&req);
+            drop(prepared);
+            drop(image_dirs);
+            match result {
                 Ok(out) => Ok((out.entries, Some(out.root))),
                 Err(RunError::Interrupted { signal }) => Err(BuildError::Interrupted { signal }),
                 Err(e) => {

@@ -6,6 +6,10 @@
 //! - [`command`]: the argv of a RUN (shell, exec, heredocs);
 //! - [`spec`]: the bundle's config.json, and [`RunMount`], the mounts a step
 //!   gets (RUN `--mount`s are added as more of them);
+//! - [`mounts`]: `RUN --mount`s (bind, cache, tmpfs, secret, ssh) as
+//!   [`RunMount`]s plus the guard that keeps them up, with
+//!   [`cache_mounts`] (persistent cache dirs), [`ssh_proxy`] (the agent
+//!   relay) and [`build_secrets`] (`--secret`/`--ssh` sources);
 //! - [`netns`]: `--network=none` (a namespace with loopback up);
 //! - [`stubs`]: mount points the runtime creates stay out of the layer;
 //! - [`runtime`]: finding the runtime and the shim;
@@ -32,16 +36,22 @@ use crate::snapshot::{
 };
 use crate::store::Store;
 
+pub mod build_secrets;
+pub mod cache_mounts;
 pub mod command;
 pub mod interrupt;
+pub mod mounts;
 pub mod netns;
 pub mod runtime;
 mod shim;
 pub mod spec;
+pub mod ssh_proxy;
 pub mod stubs;
 mod sys;
 
+pub use build_secrets::{Secret, SecretSource, SshAgent};
 pub use command::{run_command, RunCommand};
+pub use mounts::{MountEnv, MountError, MountPlan, PreparedMounts};
 pub use runtime::Runtime;
 pub use shim::TAIL_LINES;
 pub use spec::{RunMount, SpecNetwork};

@@ -1,5 +1,6 @@
 //! `prune` (remove cache records, unreachable blobs, untagged images, temp
-//! leftovers and the layer snapshots of RUN steps no image uses) and `fsck` (check everything, change nothing).
+//! leftovers, the layer snapshots of RUN steps no image uses and the
+//! `RUN --mount=type=cache` dirs, as `docker builder prune` does) and `fsck` (check everything, change nothing).
 //!
 //! Both take the gc lock exclusively, so they wait for builds and loads to
 //! finish. prune must never remove a blob reachable from a tag; fsck must
@@ -28,6 +29,8 @@ pub struct PruneReport {
     pub tmp_files_removed: usize,
     /// Unpacked layer snapshots (of RUN steps) no remaining image uses.
     pub snapshots_removed: usize,
+    /// `RUN --mount=type=cache` dirs (their bytes count in `bytes_freed`).
+    pub cache_mounts_removed: usize,
 }
 
 /// What `fsck` checked and found.
@@ -124,6 +127,17 @@ impl fmt::Display for FsckProblem {
     }
 }
 
+/// The bytes of the regular files under `path` (not following symlinks).
+fn tree_size(path: &Path) -> u64 {
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// What walking the index found: reachable digests and problems.
 #[derive(Default)]
 struct Walk {
@@ -185,6 +199,16 @@ impl Store {
             for path in list_dir(&stat_caches)? {
                 remove_any(&path)?;
                 report.cache_records_removed += 1;
+            }
+        }
+        // Cache mounts: no build runs (the gc lock is ours), so none is in
+        // use.
+        let cache_mounts = crate::run::cache_mounts::cache_mounts_dir(self);
+        if cache_mounts.exists() {
+            for path in list_dir(&cache_mounts)? {
+                report.bytes_freed += tree_size(&path);
+                remove_any(&path)?;
+                report.cache_mounts_removed += 1;
             }
         }
         // Layer snapshots: kept for the layers of the remaining images

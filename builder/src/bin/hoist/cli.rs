@@ -141,6 +141,14 @@ struct BuildArgs {
     /// How many stages build at once (default: the number of cores).
     #[arg(long, short = 'j', default_value_t = 0)]
     jobs: usize,
+    /// A secret for `RUN --mount=type=secret`: `id=ID,src=FILE` or
+    /// `id=ID,env=VAR` (buildx syntax); repeatable.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
+    secrets: Vec<String>,
+    /// An ssh agent for `RUN --mount=type=ssh`: `default` ($SSH_AUTH_SOCK)
+    /// or `ID=SOCKET`; repeatable.
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    ssh: Vec<String>,
     /// The context directory, or `-` for a tar on stdin.
     context: String,
 }
@@ -218,6 +226,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             req.runtime = b.runtime;
             req.jobs = b.jobs;
+            req.secrets = b
+                .secrets
+                .iter()
+                .map(|s| hoist::run::Secret::parse(s, &|k| std::env::var_os(k).is_some()))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?;
+            req.ssh = b
+                .ssh
+                .iter()
+                .map(|s| hoist::run::SshAgent::parse(s, &|k| std::env::var_os(k)))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?;
             // SIGINT/SIGTERM only set a flag: the build stops its container,
             // unmounts and cleans up, then exits 128 + the signal.
             hoist::run::interrupt::install().context("install the SIGINT handler")?;
