@@ -361,8 +361,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let r = store.prune()?;
             println!(
-                "Deleted {} cache records, {} untagged images, {} blobs, {} snapshots, {} temp files",
+                "Deleted {} cache records, {} cache mounts, {} untagged images, {} blobs, {} snapshots, {} temp files",
                 r.cache_records_removed,
+                r.cache_mounts_removed,
                 r.untagged_images_removed,
                 r.blobs_removed,
                 r.snapshots_removed,
