@@ -38,7 +38,7 @@ use std::process::Command;
 
 use anyhow::{bail, ensure, Context as _, Result};
 
-use support::command::{find_program, run_ok};
+use support::command::{find_program, run, run_ok};
 use support::containerd::{full_name, Containerd};
 use support::docker::{Docker, DOCKER, DOCKERD};
 use support::engine::Engine;
@@ -272,6 +272,83 @@ fn hoist_cases(
     Some(b)
 }
 
+/// A hoist-built image with RUN steps gives the same output through
+/// `hoist run`, through `keel run` on a `hoist unpack`ed bundle, and in the
+/// engine after `hoist save`.
+fn run_built_image_everywhere(engine: &dyn Engine, dir: &Path, base: &Path) -> Result<()> {
+    const IMG: &str = "interop-run:v1";
+    fs::create_dir_all(dir)?;
+    let hoist = Hoist::new(&dir.join("store"));
+    hoist.load(base)?;
+    let ctx = dir.join("ctx");
+    fs::create_dir_all(&ctx)?;
+    fs::write(ctx.join("f"), "from the context\n")?;
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\n\
+         RUN mkdir -p /srv/d && echo built-by-run > /srv/msg && ln -s msg /srv/link && rm /bin/ls\n\
+         COPY f /srv/f\n\
+         WORKDIR /srv\n\
+         RUN echo 'u:x:4321:4321::/srv:/bin/sh' >> /etc/passwd && chown 4321 /srv/d\n\
+         CMD [\"sh\", \"-c\", \"cat msg link f; stat -c '%u %n' d; pwd; test -e /bin/ls || echo no-ls\"]\n",
+    )?;
+    hoist.build(&ctx, &["-t", IMG], &[])?;
+    let want = "built-by-run\nbuilt-by-run\nfrom the context\n4321 d\n/srv\nno-ls\n";
+
+    // hoist run (through keel-shim and keel).
+    let out = run_ok(&mut hoist.cmd(&["run", "--rm", "--network", "none", IMG]))?;
+    ensure!(
+        out.stdout == want,
+        "hoist run printed {:?}, want {want:?}",
+        out.stdout
+    );
+
+    // keel run on the unpacked bundle.
+    let bundle = dir.join("bundle");
+    hoist.unpack(IMG, &bundle)?.ok()?;
+    let keel = hoist.bin.with_file_name("keel");
+    ensure!(
+        keel.is_file(),
+        "no keel next to hoist at {}",
+        keel.display()
+    );
+    let state = dir.join("keel-state");
+    let id = format!("interop-run-{}", std::process::id());
+    let out = run(Command::new(&keel)
+        .arg("--root")
+        .arg(&state)
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id))?;
+    let _ = run(Command::new(&keel)
+        .arg("--root")
+        .arg(&state)
+        .args(["delete", "--force", &id]));
+    ensure!(
+        out.code == 0 && out.stdout == want,
+        "keel run printed {:?} (exit {}), want {want:?}: {}",
+        out.stdout,
+        out.code,
+        out.stderr
+    );
+
+    // The engine, after hoist save.
+    let tar = dir.join("run-save.tar");
+    hoist.save(&tar, &[IMG])?.ok()?;
+    engine.load(&tar)?.ok()?;
+    let out = engine.run(IMG, &[])?;
+    ensure!(
+        out.code == 0 && out.stdout == want,
+        "{} run printed {:?} (exit {}), want {want:?}: {}",
+        engine.name(),
+        out.stdout,
+        out.code,
+        out.stderr
+    );
+    let _ = engine.remove(IMG);
+    Ok(())
+}
+
 /// A member of a tar, as JSON (read with tar(1)).
 fn tar_json(tar: &Path, member: &str) -> Result<serde_json::Value> {
     let out = run_ok(Command::new("tar").arg("-xOf").arg(tar).arg(member))?;
@@ -356,6 +433,10 @@ fn docker() {
                     || round_trip(&d, &dir.join("round-trip"), |tar| d.save(APP, tar)),
                 );
             }
+            suite.case(
+                "an image built with RUN: same output in hoist run, keel run and docker run",
+                || run_built_image_everywhere(&d, &dir.join("run-everywhere"), &base),
+            );
         }
         d.stop();
         Ok(())
@@ -376,6 +457,10 @@ fn podman() {
         }) && hoist_ready("podman (hoist cases)")
         {
             let dir = scratch.sub("hoist")?;
+            suite.case(
+                "an image built with RUN: same output in hoist run, keel run and podman run",
+                || run_built_image_everywhere(&p, &dir.join("run-everywhere"), &base),
+            );
             if let Some(b) = hoist_cases(suite, &p, &dir, &base, "docker") {
                 suite.case(
                     "podman save (docker-archive) → hoist load → build FROM → fsck → podman run",
