@@ -5,14 +5,26 @@
 # cold (no stat cache) and warm (stat cache from the previous run), next to
 # sha256sum over the same files. Not gated anywhere; it only prints.
 #
-# Usage: hack/bench-context.sh            (N=100000 files in /tmp/hoist-bench-context)
+# Usage: hack/bench-context.sh            (N=100000 files in a temp dir, removed at exit)
 # Env:   N=files DIR=path PROFILE=release|dev CARGO_TARGET_DIR=... RUNS=5
+#        DIR=path keeps the context (and its caches, next to it) for reruns;
+#        without DIR everything is made under ${TMPDIR:-/tmp} and removed on
+#        exit, also on Ctrl-C.
 # The page cache is left warm in every case (dropping it would disturb the
 # whole machine): "cold" means no stat cache, so every file is read.
 set -euo pipefail
 
 N=${N:-100000}
-DIR=${DIR:-/tmp/hoist-bench-context}
+if [[ -n ${DIR:-} ]]; then
+  keep=1
+else
+  keep=0
+  work=$(mktemp -d "${TMPDIR:-/tmp}/hoist-bench-context.XXXXXX")
+  DIR=$work/context
+fi
+cleanup() { [[ $keep = 1 ]] || rm -rf "$work"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 PROFILE=${PROFILE:-release}
 RUNS=${RUNS:-5}
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -92,6 +104,7 @@ fi
 files=$(find "$DIR" -type f | wc -l)
 "$bin" "$DIR" --list-files "$DIR.visible"
 visible=$(tr -cd '\0' < "$DIR.visible" | wc -c)
+echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== context: $DIR ($files files, $visible visible after $(grep -vc '^#' "$DIR/.dockerignore") ignore patterns)"
 rm -f "$cache"
 "$bin" "$DIR" --cache "$cache" >/dev/null   # prime the page cache and the stat cache

@@ -23,9 +23,25 @@ keel=${KEEL_BIN:-$ws/target/release/keel}
 runc=${RUNC_BIN:-$(command -v runc)}
 crun=${CRUN_BIN:-$(command -v crun || true)}
 
+runtimes() { echo "keel $keel"; echo "runc $runc"; [ -z "$crun" ] || echo "crun $crun"; }
 [ -x "$keel" ] || { echo "bench: $keel missing: cargo build --release" >&2; exit 1; }
 work=$(mktemp -d /tmp/keel-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# On exit (also Ctrl-C): force-delete any container a runtime still lists
+# (an interrupted lifecycle), then remove the work dir.
+cleanup() {
+	set +e
+	for spec in $(runtimes | tr ' ' ':'); do
+		name=${spec%%:*} bin=${spec#*:}
+		[ -d "$work/root-$name" ] || continue
+		for id in $("$bin" --root "$work/root-$name" list -q 2>/dev/null); do
+			unshare -m --propagation slave sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"' wrap \
+				"$bin" --root "$work/root-$name" delete --force "$id" >/dev/null 2>&1
+		done
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # Bundles: one rootfs, one config per case.
 "$here/mkbundle.sh" "$work/base" /bin/true >/dev/null
@@ -52,10 +68,9 @@ lim["linux"]["resources"]["pids"] = {"limit": 128}
 json.dump(lim, open(f"{work}/limits/config.json", "w"))
 PY
 
-runtimes() { echo "keel $keel"; echo "runc $runc"; [ -z "$crun" ] || echo "crun $crun"; }
 names=$(runtimes | cut -d' ' -f1 | tr '\n' ' ')
 
-echo "lifecycle benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $runs runs per case, $(nproc) cores, $(uname -r)"
+echo "lifecycle benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $runs runs per case, $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 printf '| case (median; ratio to keel) |'
 for n in $names; do printf ' %s |' "$n"; done

@@ -52,11 +52,35 @@ done
 
 work=$(mktemp -d /tmp/keel-bench-shim.XXXXXX)
 pids=""
+# On exit (also Ctrl-C): TERM the supervisors this script started (a
+# keel-shim then deletes its container), force-delete what a runtime still
+# lists under the work dir (conmon's, or after a SIGKILL), stop the private
+# containerd's task, then SIGKILL leftovers by pid and remove the dir.
 cleanup() {
-	for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+	set +e
+	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+	sleep 0.5
+	if [ -n "${C:-}" ] && [ -n "${cdp:-}" ] && kill -0 "$cdp" 2>/dev/null; then
+		for t in $($C task ls -q 2>/dev/null); do
+			$C task kill -s SIGKILL "$t" >/dev/null 2>&1
+			sleep 0.2
+			$C task rm -f "$t" >/dev/null 2>&1
+			$C containers rm "$t" >/dev/null 2>&1
+		done
+	fi
+	for r in "$work"/root-* "$work"/root3-* "$work"/conmon/root "$work"/ctd/runc/*; do
+		[ -d "$r" ] || continue
+		for rt in "$keel" "$runc"; do
+			for id in $("$rt" --root "$r" list -q 2>/dev/null); do
+				"$rt" --root "$r" delete --force "$id" >/dev/null 2>&1
+			done
+		done
+	done
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
 	rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 "$here/mkbundle.sh" "$work/bundle" sleep 1000 >/dev/null
 sync
@@ -201,7 +225,7 @@ else
 	echo "skip containerd-shim-runc-v2: containerd or ctr not installed" >&2
 fi
 
-echo "supervisor memory, one sleeping busybox container, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r)"
+echo "supervisor memory, one sleeping busybox container, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "keel-shim $(stat -c %s "$shim") bytes$([ -x "$shim_static" ] && echo ", static $(stat -c %s "$shim_static") bytes")"
 echo
 echo "| supervisor | RSS kB | PSS kB | USS kB | threads | RSS ratio | PSS ratio |"
