@@ -40,6 +40,23 @@ fn is_sealed(f: &File) -> bool {
     }
 }
 
+/// Copies with read/write through a buffer. (`std::io::copy` between files
+/// uses copy_file_range or sendfile, which can leave the kernel holding the
+/// memfd's pages for a moment and make sealing fail with EBUSY.)
+fn copy_plain(from: &mut File, to: &mut File) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+    }
+}
+
 /// Re-executes the current process from a sealed memfd copy, unless it is
 /// already running from one. Returns only if already sealed.
 pub fn ensure_sealed() -> Result<(), SealError> {
@@ -50,12 +67,25 @@ pub fn ensure_sealed() -> Result<(), SealError> {
     let fd = memfd_create(c"keel", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)
         .map_err(SealError::Memfd)?;
     let mut copy = File::from(fd);
-    std::io::copy(&mut exe, &mut copy).map_err(SealError::Copy)?;
+    copy_plain(&mut exe, &mut copy).map_err(SealError::Copy)?;
     let seals = SealFlag::F_SEAL_SEAL
         | SealFlag::F_SEAL_SHRINK
         | SealFlag::F_SEAL_GROW
         | SealFlag::F_SEAL_WRITE;
-    fcntl(copy.as_fd(), FcntlArg::F_ADD_SEALS(seals)).map_err(SealError::Memfd)?;
+    // F_SEAL_WRITE fails with EBUSY while the kernel still holds references
+    // to the memfd's pages (it waits only briefly for them); on a loaded
+    // machine that happens. Retry a few times before giving up.
+    let mut tries = 0;
+    loop {
+        match fcntl(copy.as_fd(), FcntlArg::F_ADD_SEALS(seals)) {
+            Ok(_) => break,
+            Err(nix::errno::Errno::EBUSY) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5 * tries));
+            }
+            Err(e) => return Err(SealError::Memfd(e)),
+        }
+    }
     let args: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();
