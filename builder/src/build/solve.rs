@@ -432,6 +432,9 @@ struct StageRun<'a, 'b> {
     layers: Vec<Descriptor>,
     fs_key: Digest,
     rootfs: Option<Rootfs>,
+    /// A read-only view of the stage for COPY/ADD/WORKDIR planning: an
+    /// overlay of the layers' snapshots, for this many layers.
+    view: Option<(usize, crate::snapshot::OverlayMount)>,
     last_created: Option<String>,
     no_cache: bool,
 }
@@ -511,6 +514,7 @@ fn solve_stage(
         layers,
         fs_key,
         rootfs: None,
+        view: None,
         last_created,
         no_cache,
     };
@@ -577,8 +581,35 @@ impl StageRun<'_, '_> {
         }
     }
 
-    /// The stage's rootfs, brought up to date.
+    /// The stage's filesystem as a directory, brought up to date: an
+    /// overlay over the layers' snapshots (unpacked once per diff_id and
+    /// shared between builds) when overlayfs works, else the layers applied
+    /// into a directory. Planning only reads it.
     fn rootfs(&mut self) -> Result<PathBuf, BuildError> {
+        use crate::snapshot::{overlay_usable, SnapshotMode};
+        let n = self.layers.len();
+        if n == self.config.rootfs.diff_ids.len()
+            && overlay_usable(self.sh.scratch) == SnapshotMode::Overlay
+        {
+            if let Some((have, m)) = &self.view {
+                if *have == n {
+                    return Ok(m.target().to_path_buf());
+                }
+            }
+            self.view = None;
+            let dir = self.sh.scratch.join(format!("view-{}-{n}", self.st.index));
+            let layers: Vec<(Descriptor, Digest)> = self
+                .layers
+                .iter()
+                .cloned()
+                .zip(self.config.rootfs.diff_ids.iter().cloned())
+                .collect();
+            let m = runner::read_view(self.sh.store, &layers, &dir)
+                .map_err(|e| BuildError::Stage(e.to_string()))?;
+            let target = m.target().to_path_buf();
+            self.view = Some((n, m));
+            return Ok(target);
+        }
         if self.rootfs.is_none() {
             let dir = self.sh.scratch.join(format!("stage-{}", self.st.index));
             self.rootfs = Some(Rootfs::create(dir)?);

@@ -343,6 +343,28 @@ pub fn run_step(req: &StepRequest<'_>) -> Result<StepOutcome, RunError> {
     Ok(StepOutcome { entries, root })
 }
 
+/// An overlay of `layers`' snapshots at `dir/rootfs` (upper and work dirs
+/// in `dir`), for reading a stage's filesystem without unpacking it.
+pub fn read_view(
+    store: &Store,
+    layers: &[(Descriptor, Digest)],
+    dir: &Path,
+) -> Result<OverlayMount, RunError> {
+    let dir = &std::path::absolute(dir).map_err(io(dir, "resolve"))?;
+    fs::create_dir_all(dir).map_err(io(dir, "create a view dir"))?;
+    let lowers = snapshot_dirs(store, layers, dir)?;
+    let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
+    for d in [&upper, &work, &rootfs] {
+        fs::create_dir(d).map_err(io(d, "create an overlay dir"))?;
+    }
+    let top = fs::symlink_metadata(&lowers[0]).map_err(io(&lowers[0], "stat a layer"))?;
+    fs::set_permissions(&upper, fs::Permissions::from_mode(top.mode() & 0o7777))
+        .map_err(io(&upper, "set the root's mode"))?;
+    std::os::unix::fs::lchown(&upper, Some(top.uid()), Some(top.gid()))
+        .map_err(io(&upper, "set the root's owner"))?;
+    Ok(OverlayMount::mount(&lowers, &upper, &work, &rootfs)?)
+}
+
 /// The snapshot dirs of `layers`, top first; a layer repeated in the chain
 /// counts once, at its topmost place (the same dir twice is refused by
 /// overlayfs, and the lower copy adds nothing). An empty dir for no layers.
