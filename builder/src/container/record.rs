@@ -14,7 +14,7 @@
 //! Must never remove a directory whose container is running (its lock is
 //! held) or that has anything mounted under it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -77,13 +77,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ContainerError + '_ {
 }
 
 fn open_lock(path: &Path) -> Result<File, ContainerError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(io_err(path))
+    crate::store::open_lock_file(path).map_err(io_err(path))
 }
 
 fn lock(path: &Path, arg: FlockArg) -> Result<Option<Flock<File>>, ContainerError> {

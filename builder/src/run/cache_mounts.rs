@@ -19,7 +19,7 @@
 //!
 //! Never touches anything outside its own cache dir.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -62,17 +62,11 @@ fn lock_err(path: &Path) -> impl FnOnce(Errno) -> MountError + '_ {
 }
 
 fn open_lock(path: &Path) -> Result<File, MountError> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|source| MountError::Io {
-            path: path.to_owned(),
-            what: "open a cache mount's lock file",
-            source,
-        })
+    crate::store::open_lock_file(path).map_err(|source| MountError::Io {
+        path: path.to_owned(),
+        what: "open a cache mount's lock file",
+        source,
+    })
 }
 
 /// Reserves an instance of the cache dir `dir` (`<store>/cache-mounts/<hex>`)

@@ -35,18 +35,20 @@ impl std::fmt::Debug for StoreLock {
     }
 }
 
+/// Opens (creating it if needed) a file used only for `flock`.
+pub fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+}
+
 /// Take `path` shared or exclusive, waiting (with a warning) if another
 /// process holds it.
 pub(crate) fn acquire(path: &Path, exclusive: bool) -> Result<StoreLock, StoreError> {
-    let open = || {
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| StoreError::io("opening lock file", path, e))
-    };
+    let open = || open_lock_file(path).map_err(|e| StoreError::io("opening lock file", path, e));
     let (try_arg, wait_arg) = if exclusive {
         (FlockArg::LockExclusiveNonblock, FlockArg::LockExclusive)
     } else {

@@ -19,6 +19,7 @@ mod blob_writer;
 mod cache;
 mod error;
 mod lock;
+pub use lock::open_lock_file;
 mod maintenance;
 mod reference;
 mod refs;

@@ -8,23 +8,28 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// An error and its causes on one line. Library errors usually carry their
+/// cause in their own text; a cause from the chain is added only when it
+/// says something new.
+pub(crate) fn error_text(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     init_logging(args.debug);
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {
-            // Library errors usually carry their cause in their own text;
-            // add a cause from the chain only when it says something new.
-            let mut msg = e.to_string();
-            for cause in e.chain().skip(1) {
-                let c = cause.to_string();
-                if !msg.contains(&c) {
-                    msg.push_str(": ");
-                    msg.push_str(&c);
-                }
-            }
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", error_text(&e));
             ExitCode::from(1)
         }
     }

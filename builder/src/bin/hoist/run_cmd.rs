@@ -71,15 +71,7 @@ pub fn run(root: PathBuf, a: RunArgs) -> anyhow::Result<ExitCode> {
     let code = match run_inner(root, a) {
         Ok(code) => code,
         Err(e) => {
-            let mut msg = e.to_string();
-            for cause in e.chain().skip(1) {
-                let c = cause.to_string();
-                if !msg.contains(&c) {
-                    msg.push_str(": ");
-                    msg.push_str(&c);
-                }
-            }
-            eprintln!("hoist: {msg}");
+            eprintln!("hoist: {}", crate::error_text(&e));
             125
         }
     };
