@@ -653,6 +653,7 @@ impl StageRun<'_, '_> {
         let (layer, diff_id) = if entries.is_empty() {
             (None, None)
         } else {
+            let started = std::time::Instant::now();
             let mut w = self.sh.store.blob_writer()?;
             let info = write_layer(
                 entries,
@@ -664,12 +665,15 @@ impl StageRun<'_, '_> {
             )
             .map_err(|e| self.step_error(step, e))?;
             w.commit(Some(&info.digest))?;
+            tracing::debug!(digest = %info.digest, size = info.size, elapsed = ?started.elapsed(), "layer written");
             (
                 Some(Descriptor::new(info.media_type, info.digest, info.size)),
                 Some(info.diff_id),
             )
         };
+        let started = std::time::Instant::now();
         drop(keep);
+        tracing::debug!(elapsed = ?started.elapsed(), "step root released");
         let created = rfc3339(self.sh.now);
         self.sh.store.cache_put(
             &key,

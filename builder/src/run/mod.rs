@@ -299,6 +299,7 @@ pub fn run_step(req: &StepRequest<'_>) -> Result<StepOutcome, RunError> {
     fs::write(&config, doc.to_string()).map_err(io(&config, "write the bundle's config.json"))?;
 
     let result = scratch.join("result.json");
+    let started = std::time::Instant::now();
     let outcome = shim::run_shim(
         req.runtime,
         &bundle,
@@ -335,11 +336,14 @@ pub fn run_step(req: &StepRequest<'_>) -> Result<StepOutcome, RunError> {
             });
         }
     }
+    tracing::debug!(id = %req.id, elapsed = ?started.elapsed(), "RUN container exited");
+    let started = std::time::Instant::now();
     let entries = match (pre, lowers) {
         (Some(pre), _) => pre.diff(&rootfs)?,
         (None, Some(l)) => diff_upper(&upper, &l)?,
         (None, None) => Vec::new(),
     };
+    tracing::debug!(entries = entries.len(), elapsed = ?started.elapsed(), "RUN changes diffed");
     Ok(StepOutcome { entries, root })
 }
 
