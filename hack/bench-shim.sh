@@ -5,10 +5,12 @@
 # usage: hack/bench-shim.sh            (as root; prints, never fails on numbers)
 #
 # Rows:
-#   keel-shim + keel    the release build (`cargo build --release`), dynamic glibc
+#   keel-shim + keel    the shipped build (hack/build.sh: target/dist/bin,
+#                       glibc linked statically)
 #   keel-shim + runc    the same binary with runc
 #   3rd of 3 running    three keel-shims at once; the third one's figures
-#   keel-shim static    built with -C target-feature=+crt-static (no shared libc)
+#   keel-shim dynamic   cargo's plain release build (shared glibc), for
+#                       comparison: what the static link saves
 #   conmon + runc       /usr/bin/conmon driven directly (create, then runc start)
 #   containerd-shim-runc-v2   through a private containerd and `ctr run -d`
 # Columns come from /proc/PID/smaps_rollup of the supervisor process: RSS,
@@ -31,23 +33,20 @@ runc=${RUNC_BIN:-/usr/sbin/runc}
 conmon=${CONMON_BIN:-$(command -v conmon || true)}
 containerd=${CONTAINERD_BIN:-$(command -v containerd || true)}
 ctr=${CTR_BIN:-$(command -v ctr || true)}
-triple=x86_64-unknown-linux-gnu
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench-shim: run as root (it runs containers)" >&2
 	exit 1
 fi
 if [ "${SKIP_BUILD:-}" != 1 ]; then
-	echo "building keel and keel-shim (release), and a static keel-shim..." >&2
-	(cd "$ws" && cargo build --release -q -p keel-runtime -p keel-shim >&2)
-	(cd "$ws" && RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-		cargo build --release -q -p keel-shim --bin keel-shim --target "$triple" >&2)
+	echo "building what we ship (hack/build.sh)..." >&2
+	"$here/build.sh" >&2
 fi
-keel=$target/release/keel
-shim=$target/release/keel-shim
-shim_static=$target/$triple/release/keel-shim
+keel=$target/dist/bin/keel
+shim=$target/dist/bin/keel-shim
+shim_dynamic=$target/release/keel-shim
 for b in "$keel" "$shim"; do
-	[ -x "$b" ] || { echo "bench-shim: $b missing: cargo build --release -p keel-runtime -p keel-shim" >&2; exit 1; }
+	[ -x "$b" ] || { echo "bench-shim: $b missing: run hack/build.sh" >&2; exit 1; }
 done
 
 work=$(mktemp -d /tmp/keel-bench-shim.XXXXXX)
@@ -145,10 +144,10 @@ shim_row3() {
 shim_row "keel-shim + keel" "$shim" "$keel"
 shim_row "keel-shim + runc" "$shim" "$runc"
 shim_row3 "keel-shim + runc, 3rd of 3 running" "$shim" "$runc"
-if [ -x "$shim_static" ]; then
-	shim_row "keel-shim (static) + runc" "$shim_static" "$runc"
+if [ -x "$shim_dynamic" ]; then
+	shim_row "keel-shim (dynamic glibc) + runc" "$shim_dynamic" "$runc"
 else
-	echo "skip keel-shim static: $shim_static not built" >&2
+	echo "skip keel-shim dynamic: $shim_dynamic not built" >&2
 fi
 
 # conmon: it runs `runc create` and daemonizes; podman then runs `runc start`.
@@ -226,7 +225,7 @@ else
 fi
 
 echo "supervisor memory, one sleeping busybox container, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "keel-shim $(stat -c %s "$shim") bytes$([ -x "$shim_static" ] && echo ", static $(stat -c %s "$shim_static") bytes")"
+echo "keel-shim $(stat -c %s "$shim") bytes (static)$([ -x "$shim_dynamic" ] && echo ", dynamic $(stat -c %s "$shim_dynamic") bytes")"
 echo
 echo "| supervisor | RSS kB | PSS kB | USS kB | threads | RSS ratio | PSS ratio |"
 echo "|---|---|---|---|---|---|---|"

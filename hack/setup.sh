@@ -16,10 +16,12 @@ ws=$(dirname "$here")
 cd "$ws"
 
 "$here/deps.sh"
-cargo build --release --workspace
+# The workspace, plus the statically linked keel-shim we ship, side by
+# side with keel and hoist in target/dist/bin (hack/build.sh).
+dist=$("$here/build.sh")
 
-keel="$ws/target/release/keel"
-hoist="$ws/target/release/hoist"
+keel="$dist/keel"
+hoist="$dist/hoist"
 out="$here/out"
 export HOIST_ROOT="$out/hoist"
 state="$out/state"
@@ -28,7 +30,7 @@ id="hello-$$"
 mkdir -p "$out"
 
 echo "== hoist load: the busybox base image"
-"$here/mkbase.sh" "$HOIST_ROOT"
+HOIST=$hoist "$here/mkbase.sh" "$HOIST_ROOT"
 
 echo "== hoist build -t words hack/examples/words (RUN steps in keel containers)"
 "$hoist" build -t words "$here/examples/words"

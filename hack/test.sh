@@ -18,13 +18,16 @@ step "format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "build"
-cargo build --release --workspace
+step "build (the workspace, and the static keel-shim we ship: hack/build.sh)"
+dist=$("$here/build.sh")
 "$here/mkrootfs.sh" >/dev/null
 "$here/build-checker.sh" >/dev/null
 
 step "unit and integration tests (keel and runc side by side)"
 cargo test --release --workspace
+
+step "the shipped keel-shim (static, $dist/keel-shim) passes the shim tests too"
+KEEL_SHIM_BIN="$dist/keel-shim" cargo test --release -p keel-shim --test run
 
 step "OCI conformance suite: keel vs runc side by side"
 "$here/conformance.sh"

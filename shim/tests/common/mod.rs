@@ -2,6 +2,8 @@
 //! busybox bundles, a runtime root per test, and a running shim that is
 //! killed (by pid) and whose container is deleted on drop.
 //!
+//! The shim under test is `KEEL_SHIM_BIN` (hack/test.sh points it at the
+//! shipped, statically linked build of hack/build.sh), else cargo's build.
 //! Every scenario runs with each runtime of `KEEL_TEST_RUNTIMES` (default
 //! "keel,runc"). keel is `KEEL_BIN`, else `keel` next to the keel-shim under
 //! test, else `target/release/keel`; runc is `RUNC_BIN` or /usr/sbin/runc.
@@ -22,7 +24,19 @@ pub const WAIT: Duration = Duration::from_secs(20);
 
 /// The keel-shim binary under test.
 pub fn shim_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_keel-shim"))
+    match std::env::var_os("KEEL_SHIM_BIN") {
+        Some(p) if !p.is_empty() => {
+            let p = PathBuf::from(p);
+            // cargo runs tests in the package's dir, not the caller's.
+            assert!(
+                p.is_absolute(),
+                "KEEL_SHIM_BIN must be an absolute path, not {}",
+                p.display()
+            );
+            p
+        }
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_keel-shim")),
+    }
 }
 
 fn workspace() -> PathBuf {
