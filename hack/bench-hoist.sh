@@ -38,11 +38,14 @@
 #   run: the 4-line FROM busybox / RUN / COPY / CMD Dockerfile: cold and
 #        cached (targets: cold at most half of BuildKit's, cached under 50 ms)
 #   apt: FROM debian:bookworm (debootstrap --variant=minbase, made by
-#        hack/mkbase-debian.sh and cached as hack/out/debian-bookworm.tar),
+#        hack/mkbase-debian.sh and cached as hack/out/debian-bookworm.v2.tar),
 #        RUN apt-get update && apt-get install -y --no-install-recommends
 #        curl, against the host network (docker's builders get --network
 #        host, hoist and buildah chroot use it by default): cold, cached.
-#        Cold times are mostly the Debian mirror and dpkg.
+#        Cold times are mostly the Debian mirror and dpkg: the case also
+#        times the RUN command alone in a bare runc container on a fresh
+#        overlay of the unpacked base (the floor no builder can beat), and
+#        prints each builder's time above it.
 #
 # hoist compresses layers with gzip by default; buildah and docker keep
 # them uncompressed in their stores, so the big cold case also shows hoist
@@ -161,6 +164,12 @@ cleanup() {
 			"$keel_bin" --root "$W/hoist/runtime/keel" delete --force "$id" >/dev/null 2>&1
 		done
 	fi
+	# The apt floor's runc container (runc run was stopped before it deleted it).
+	if [ -d "$W/floor/state" ]; then
+		for id in $(runc --root "$W/floor/state" list -q 2>/dev/null); do
+			runc --root "$W/floor/state" delete --force "$id" >/dev/null 2>&1
+		done
+	fi
 	if want buildah; then
 		buildah_cmd rm --all >/dev/null 2>&1
 		buildah_cmd umount --all >/dev/null 2>&1
@@ -192,7 +201,7 @@ docker_cmd() {
 # --- builders ---------------------------------------------------------------
 
 "$here/engines/mkimage.sh" "$W/busybox.tar" busybox:latest sh >/dev/null
-debian_tar="$here/out/debian-bookworm.tar"
+debian_tar="$here/out/debian-bookworm.v2.tar"
 if want_case apt && [ ! -s "$debian_tar" ]; then
 	# debootstrap (a few minutes, once): hack/mkbase-debian.sh caches it.
 	note "making $debian_tar with hack/mkbase-debian.sh"
@@ -390,6 +399,30 @@ if want_case apt; then
 		measure "debian apt-get install curl: cold (--no-cache)" "$b" "$cold_runs" 1 "$(build_cmd "$b" "$W/apt" bench-apt --no-cache $(net_flag "$b"))"
 		measure "debian apt-get install curl: no-change rebuild" "$b" "$runs" 1 "$(build_cmd "$b" "$W/apt" bench-apt $(net_flag "$b"))"
 	done
+	# The floor: the same RUN command alone, in a bare runc container on a
+	# fresh overlay over the unpacked base (host network, the host's
+	# resolv.conf): no builder, no snapshot, no diff, no layer. No builder
+	# can run the step faster than this.
+	if want hoist && command -v runc >/dev/null; then
+		f=$W/floor
+		mkdir -p "$f"
+		"$hoist" --root "$W/hoist" unpack debian:bookworm "$f/base" >/dev/null
+		python3 - "$f/base/config.json" "$f/merged" "$(sed -n 's/^RUN //p' "$W/apt/Dockerfile")" <<'PY'
+import json, sys
+p, root, cmd = sys.argv[1:4]
+c = json.load(open(p))
+c["root"] = {"path": root, "readonly": False}
+c["process"]["terminal"] = False
+c["process"]["args"] = ["/bin/sh", "-c", cmd]
+c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
+c["mounts"].append({"destination": "/etc/resolv.conf", "type": "bind",
+                    "source": "/etc/resolv.conf", "options": ["rbind", "ro"]})
+json.dump(c, open(p, "w"))
+PY
+		prep="sh -c 'umount $f/merged 2>/dev/null; rm -rf $f/upper $f/work; mkdir -p $f/upper $f/work $f/merged && mount -t overlay overlay -o lowerdir=$f/base/rootfs,upperdir=$f/upper,workdir=$f/work $f/merged'"
+		measure "debian apt-get install curl: cold (--no-cache)" floor "$cold_runs" 1 \
+			"runc --root $f/state run --bundle $f/base bench-floor-$$" "$prep"
+	fi
 fi
 
 # --- the table --------------------------------------------------------------
@@ -451,6 +484,20 @@ if targets:
     print("|---|---|---|---|---|")
     for c, t, hv, bv, ok in targets:
         print("| %s | %s | %s | %s | %s |" % (t, c, hv, bv, "–" if ok is None else ("met" if ok else "**not met**")))
+floors = [c for c in cases if (c, "floor") in data]
+if floors:
+    print()
+    print("| cold build | time | above the floor | vs ½ BuildKit |")
+    print("|---|---|---|---|")
+    for c in floors:
+        fl, bk = data.get((c, "floor")), data.get((c, "buildkit"))
+        print("| %s: the RUN alone in a bare runc container (the floor) | %s | – | %s |" % (
+            c, fmt(fl), ("%.2f" % (fl[0] / (bk[0] / 2))) if fl and bk else "–"))
+        for b, name in (("hoist", "hoist"), ("buildah", "buildah"), ("docker", "docker (legacy)"), ("buildkit", "BuildKit")):
+            v = data.get((c, b))
+            if v and fl:
+                print("| %s: %s | %s | +%.0f ms | %.2f |" % (c, name, fmt(v), (v[0] - fl[0]) * 1000,
+                      v[0] / (bk[0] / 2) if bk else float("nan")))
 hashing = [c for c in cases if c.startswith("hashing")]
 raw = [c for c in cases if "uncompressed" in c]
 if hashing and raw:

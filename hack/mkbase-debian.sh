@@ -10,9 +10,15 @@
 #   HOIST    the hoist binary (default target/release/hoist)
 #   REFRESH=1  debootstrap again instead of reusing the cached image tar
 #
+# Like docker's debian:bookworm (debuerreotype), the image carries apt and
+# dpkg settings for containers: no package caches or downloaded .debs kept
+# after apt runs, gzipped indexes, no translations, suggests not kept by
+# autoremove, dpkg without fsync, and a policy-rc.d that starts no service.
+#
 # debootstrap takes a few minutes; its result is cached as
-# hack/out/debian-bookworm.tar, so reruns only load it. Needs root
-# (debootstrap chroots) and installs debootstrap with apt if missing.
+# hack/out/debian-bookworm.vN.tar (N: the version of what this script puts
+# in the image; bump it when that changes), so reruns only load it. Needs
+# root (debootstrap chroots) and installs debootstrap with apt if missing.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +27,8 @@ root=${1:-${HOIST_ROOT:-/var/lib/hoist}}
 hoist=${HOIST:-$ws/target/release/hoist}
 mirror=${MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
-out="$here/out/debian-$suite.tar"
+version=2
+out="$here/out/debian-$suite.v$version.tar"
 
 if [ ! -s "$out" ] || [ "${REFRESH:-0}" = 1 ]; then
 	if [ "$(id -u)" != 0 ]; then
@@ -53,6 +60,20 @@ if [ ! -s "$out" ] || [ "${REFRESH:-0}" = 1 ]; then
 		"$rootfs/var/cache/ldconfig/aux-cache" "$rootfs/etc/hostname"
 	: >"$rootfs/etc/resolv.conf"
 	mkdir -p "$rootfs/var/lib/apt/lists/partial"
+	# The container settings of docker's debian images (see the top).
+	clean='"rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"'
+	cat >"$rootfs/etc/apt/apt.conf.d/docker-clean" <<EOF
+DPkg::Post-Invoke { $clean; };
+APT::Update::Post-Invoke { $clean; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+	echo 'Acquire::GzipIndexes "true";' >"$rootfs/etc/apt/apt.conf.d/docker-gzip-indexes"
+	echo 'Acquire::Languages "none";' >"$rootfs/etc/apt/apt.conf.d/docker-no-languages"
+	echo 'Apt::AutoRemove::SuggestsImportant "false";' >"$rootfs/etc/apt/apt.conf.d/docker-autoremove-suggests"
+	echo 'force-unsafe-io' >"$rootfs/etc/dpkg/dpkg.cfg.d/docker-apt-speedup"
+	printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
+	chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
 	KEEL_ROOTFS=$rootfs "$here/engines/mkimage.sh" "$work/image.tar" "debian:$suite" bash >/dev/null
 	mv "$work/image.tar" "$out"
 	echo "mkbase-debian: cached $out ($(du -h "$out" | cut -f1))" >&2
