@@ -10,7 +10,6 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sched::setns;
 use nix::sys::signal::{SigSet, SigmaskHow};
-use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::{field, prepare_exec, setup_console, InitError, SeccompSetup};
@@ -55,22 +54,7 @@ fn join(a: &ExecArgs<'_>) -> Result<(), InitError> {
         setns(fd.as_fd(), flag(*typ))
             .map_err(|e| field(format!("namespace {typ}"), format!("setns: {e}")))?;
         if *typ == LinuxNamespaceType::User {
-            nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(
-                |e| {
-                    field(
-                        "linux.gidMappings",
-                        format!("container gid 0 is not mapped: {e}"),
-                    )
-                },
-            )?;
-            nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(
-                |e| {
-                    field(
-                        "linux.uidMappings",
-                        format!("container uid 0 is not mapped: {e}"),
-                    )
-                },
-            )?;
+            super::become_userns_root()?;
         }
     }
     Ok(())

@@ -97,6 +97,25 @@ impl InitArgs<'_> {
 }
 
 /// The intermediate process. Never returns.
+/// After joining or creating a user namespace: become its root (uid and
+/// gid 0, which the mappings must include), as runc does before setting
+/// up the container.
+fn become_userns_root() -> Result<(), InitError> {
+    let (root_gid, root_uid) = (Gid::from_raw(0), Uid::from_raw(0));
+    nix::unistd::setresgid(root_gid, root_gid, root_gid).map_err(|e| {
+        field(
+            "linux.gidMappings",
+            format!("container gid 0 is not mapped: {e}"),
+        )
+    })?;
+    nix::unistd::setresuid(root_uid, root_uid, root_uid).map_err(|e| {
+        field(
+            "linux.uidMappings",
+            format!("container uid 0 is not mapped: {e}"),
+        )
+    })
+}
+
 pub fn intermediate(a: InitArgs<'_>) -> ! {
     match intermediate_steps(&a) {
         Ok(ForkResult::Child) => init(a),
@@ -137,22 +156,7 @@ fn intermediate_steps(a: &InitArgs<'_>) -> Result<ForkResult, InitError> {
         }
     }
     if plan.has(LinuxNamespaceType::User) {
-        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).map_err(
-            |e| {
-                field(
-                    "linux.gidMappings",
-                    format!("container gid 0 is not mapped: {e}"),
-                )
-            },
-        )?;
-        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).map_err(
-            |e| {
-                field(
-                    "linux.uidMappings",
-                    format!("container uid 0 is not mapped: {e}"),
-                )
-            },
-        )?;
+        become_userns_root()?;
     }
     for j in plan
         .join
