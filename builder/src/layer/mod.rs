@@ -4,6 +4,8 @@
 //! - [`entry`]: one changeset entry (shared with COPY/ADD and the differ);
 //! - [`write`]: entries → a deterministic PAX tar, compressed, with its
 //!   diff_id and digest ([`write_layer`]);
+//! - [`pgzip`]: gzip compressed on all cores as one standard gzip member
+//!   (what [`write_layer`] uses for gzip layers);
 //! - [`compression`]: detecting and undoing gzip/zstd/bzip2/xz
 //!   ([`decompress`], [`sniff_archive`]);
 //! - [`apply`]: a layer tar → a directory, never writing outside it
@@ -20,6 +22,7 @@ pub mod apply;
 pub mod compression;
 pub mod entry;
 mod pax;
+pub mod pgzip;
 pub mod root;
 pub mod sys;
 pub mod write;

@@ -4,9 +4,10 @@
 //!
 //! Equal entries give equal bytes: entries are sorted by path components,
 //! owners are numeric with empty names, mtimes are clamped to
-//! SOURCE_DATE_EPOCH, no atime/ctime is written, and the gzip header has no
-//! name and mtime 0. Must never read a host file twice or write a tar whose
-//! header disagrees with its content.
+//! SOURCE_DATE_EPOCH, no atime/ctime is written, the gzip header has no
+//! name and mtime 0, and gzip chunk boundaries depend only on the byte
+//! count, never on the number of cores. Must never read a host file twice
+//! or write a tar whose header disagrees with its content.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,12 +19,14 @@ use crate::image::media;
 
 use super::entry::{Content, Entry, EntryKind};
 use super::pax::{self, typeflag, HeaderSpec};
+use super::pgzip::GzWriter;
 use super::LayerError;
 
 /// How a layer is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
-    /// gzip through flate2's zlib-rs backend, level 0..=9.
+    /// gzip through flate2's zlib-rs backend, level 0..=9, compressed on
+    /// all cores in 1 MiB chunks as one gzip member ([`super::pgzip`]).
     Gzip { level: u32 },
     /// zstd, a level from zstd's range (3 is zstd's default).
     Zstd { level: i32 },
@@ -90,9 +93,7 @@ pub fn write_layer(
                     range: "0..=9",
                 });
             }
-            let enc = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(counted, flate2::Compression::new(level));
+            let enc = GzWriter::new(counted, level).map_err(LayerError::Write)?;
             let mut tar = HashingWriter::new(enc);
             write_tar(&plan, opts, &mut tar)?;
             let (enc, diff_id, _) = tar.finish();
@@ -530,6 +531,45 @@ mod tests {
             EntryKind::File(Content::Bytes(b"data".to_vec()))
         );
         assert_eq!(p[1].entry.kind, EntryKind::Hardlink("a/link".into()));
+    }
+
+    #[test]
+    fn a_gzip_layer_of_many_chunks_is_the_same_on_any_machine() {
+        // Over three gzip chunks, half of it incompressible.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..2_000_000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        let text = b"usr/lib/x86_64-linux-gnu ".repeat(80_000);
+        let entries = || vec![file("a/noise", &noise), file("a/text", &text)];
+        let write = |compression| {
+            let mut out = Vec::new();
+            let opts = WriteOptions {
+                compression,
+                source_date_epoch: None,
+            };
+            let info = write_layer(entries(), &opts, &mut out).unwrap();
+            (out, info)
+        };
+        let (tar, plain) = write(Compression::None);
+        let (gz, info) = write(Compression::Gzip { level: 6 });
+        assert_eq!(info.diff_id, plain.diff_id);
+        assert_eq!(info.digest, Digest::of(&gz));
+        assert_eq!(info.size, gz.len() as u64);
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back == tar);
+        // The same bytes as compressing the tar on one thread.
+        let mut one = GzWriter::with_workers(Vec::new(), 6, 1).unwrap();
+        one.write_all(&tar).unwrap();
+        assert!(one.finish().unwrap() == gz);
     }
 
     #[test]
