@@ -3,160 +3,20 @@
 //! consistent. Images are checked by reading the store (config, manifest,
 //! layer tars) and by unpacking them.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
-fn hoist_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hoist"))
-}
+use common::{hoist_bin, Env, Run};
 
-/// A private store plus a scratch area.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Result<Run> {
-        if self.code != 0 {
-            bail!(
-                "hoist failed ({}):\n{}\n{}",
-                self.code,
-                self.stdout,
-                self.stderr
-            );
-        }
-        Ok(self)
-    }
-    fn id(&self) -> String {
-        self.stdout.trim().lines().last().unwrap_or("").to_owned()
-    }
-    fn cached(&self) -> usize {
-        self.stderr
-            .lines()
-            .filter(|l| l.ends_with(" CACHED"))
-            .count()
-    }
-    fn done(&self) -> usize {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with('#') && l.contains(" DONE "))
-            .count()
-    }
-}
-
-fn out(o: Output) -> Run {
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn hoist(&self, args: &[&str]) -> Run {
-        self.hoist_env(args, &[])
-    }
-    fn hoist_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut c = Command::new(hoist_bin());
-        c.arg("--root").arg(self.store()).args(args);
-        c.env_remove("SOURCE_DATE_EPOCH");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        out(c.output().expect("run hoist"))
-    }
-    /// Writes files of a context directory `name` (path → content).
-    fn context(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
-        let dir = self.path(name);
-        for (p, content) in files {
-            let f = dir.join(p);
-            fs::create_dir_all(f.parent().unwrap()).unwrap();
-            fs::write(&f, content).unwrap();
-        }
-        dir
-    }
-    fn build(&self, ctx: &Path, extra: &[&str]) -> Run {
-        let mut args = vec!["build", "--progress", "plain"];
-        args.extend_from_slice(extra);
-        let c = ctx.to_str().unwrap();
-        args.push(c);
-        self.hoist(&args)
-    }
-    fn inspect(&self, image: &str) -> Result<Value> {
-        let r = self.hoist(&["inspect", image]).ok()?;
-        let v: Value = serde_json::from_str(&r.stdout)?;
-        Ok(v[0].clone())
-    }
-    fn fsck_clean(&self) -> Result<()> {
-        let r = self.hoist(&["fsck"]);
-        if r.code != 0 || r.stdout.contains("problem:") {
-            bail!("fsck not clean:\n{}\n{}", r.stdout, r.stderr);
-        }
-        Ok(())
-    }
-    /// The blobs of the image's layers (compressed), in order.
-    fn layer_tars(&self, image: &str) -> Result<Vec<LayerMap>> {
-        let v = self.inspect(image)?;
-        let mdig = v["Manifest"]["digest"]
-            .as_str()
-            .context("manifest digest")?;
-        let manifest: Value = serde_json::from_slice(&fs::read(self.blob(mdig))?)?;
-        let mut out = Vec::new();
-        for l in manifest["layers"].as_array().context("layers")? {
-            let d = l["digest"].as_str().context("layer digest")?;
-            let f = fs::File::open(self.blob(d))?;
-            let r = hoist::layer::decompress(f)?;
-            let mut a = tar::Archive::new(r);
-            let mut m = BTreeMap::new();
-            for e in a.entries()? {
-                let mut e = e?;
-                let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-                let h = e.header();
-                let key = (h.entry_type().as_byte(), h.mode()?, h.uid()?, h.gid()?);
-                let mut data = Vec::new();
-                if key.0 == b'2' || key.0 == b'1' {
-                    data = e.link_name_bytes().map(|b| b.to_vec()).unwrap_or_default();
-                } else {
-                    e.read_to_end(&mut data)?;
-                }
-                m.insert(path, (key.0, key.1, key.2, key.3, data));
-            }
-            out.push(m);
-        }
-        Ok(out)
-    }
-    fn blob(&self, digest: &str) -> PathBuf {
-        self.store()
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    }
-}
-
-/// A layer's entries: path → (type byte, mode, uid, gid, content or link target).
-type LayerMap = BTreeMap<String, (u8, u32, u64, u64, Vec<u8>)>;
+/// What hoist runs without.
+const UNSET: &[&str] = &["SOURCE_DATE_EPOCH"];
 
 fn touch_old(p: &Path) {
     let st = Command::new("touch")
@@ -169,7 +29,7 @@ fn touch_old(p: &Path) {
 
 #[test]
 fn second_build_is_all_cached_with_the_same_id_and_touch_still_hits() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let ctx = e.context(
         "ctx",
         &[
@@ -177,7 +37,7 @@ fn second_build_is_all_cached_with_the_same_id_and_touch_still_hits() -> Result<
             ("a.txt", "a\n"),
             ("dir/b.txt", "b\n"),
         ],
-    );
+    )?;
     let first = e.build(&ctx, &["-t", "app"]).ok()?;
     assert_eq!(first.cached(), 0, "{}", first.stderr);
     assert_eq!(first.done(), 3 + 3, "{}", first.stderr); // 3 fs steps + context, FROM, export
@@ -196,7 +56,7 @@ fn second_build_is_all_cached_with_the_same_id_and_touch_still_hits() -> Result<
 
 #[test]
 fn editing_a_copied_file_misses_from_that_step_on() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let ctx = e.context(
         "ctx",
         &[
@@ -208,7 +68,7 @@ fn editing_a_copied_file_misses_from_that_step_on() -> Result<()> {
             ("b.txt", "b"),
             ("c.txt", "c"),
         ],
-    );
+    )?;
     let first = e.build(&ctx, &[]).ok()?;
     fs::write(ctx.join("b.txt"), "B")?;
     let second = e.build(&ctx, &[]).ok()?;
@@ -254,7 +114,7 @@ fn editing_a_copied_file_misses_from_that_step_on() -> Result<()> {
 
 #[test]
 fn a_changed_build_arg_misses_at_its_first_use_and_unused_args_warn() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let ctx = e.context(
         "ctx",
         &[
@@ -264,7 +124,7 @@ fn a_changed_build_arg_misses_at_its_first_use_and_unused_args_warn() -> Result<
             ),
             ("a", "a"),
         ],
-    );
+    )?;
     e.build(&ctx, &["--build-arg", "V=1"]).ok()?;
     let same = e.build(&ctx, &["--build-arg", "V=1"]).ok()?;
     assert_eq!(same.cached(), 3);
@@ -283,7 +143,7 @@ fn a_changed_build_arg_misses_at_its_first_use_and_unused_args_warn() -> Result<
 
 #[test]
 fn independent_stages_keep_their_cache_and_target_skips_stages() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let ctx = e.context(
         "ctx",
         &[
@@ -297,7 +157,7 @@ fn independent_stages_keep_their_cache_and_target_skips_stages() -> Result<()> {
             ("a", "a"),
             ("b", "b"),
         ],
-    );
+    )?;
     let first = e.build(&ctx, &[]).ok()?;
     assert!(
         !first.stderr.contains("does-not-exist"),
@@ -335,7 +195,7 @@ fn independent_stages_keep_their_cache_and_target_skips_stages() -> Result<()> {
 
 #[test]
 fn metadata_instructions_fill_the_config_and_history() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let ctx = e.context(
         "ctx",
         &[(
@@ -355,7 +215,7 @@ ENTRYPOINT ["/entry"]
 CMD echo $A
 "#,
         )],
-    );
+    )?;
     e.build(
         &ctx,
         &[
@@ -416,14 +276,14 @@ CMD echo $A
 
 #[test]
 fn onbuild_triggers_run_once_in_the_child_then_are_cleared() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let base = e.context(
         "base",
         &[(
             "Dockerfile",
             "FROM scratch\nONBUILD COPY x /from-trigger\nONBUILD ENV T=1\n",
         )],
-    );
+    )?;
     e.build(&base, &["-t", "base"]).ok()?;
     let child = e.context(
         "child",
@@ -432,12 +292,12 @@ fn onbuild_triggers_run_once_in_the_child_then_are_cleared() -> Result<()> {
             ("x", "x"),
             ("y", "y"),
         ],
-    );
+    )?;
     e.build(&child, &["-t", "child"]).ok()?;
     let v = e.inspect("child")?;
     assert!(v["Config"]["OnBuild"].is_null(), "{v}");
     assert_eq!(v["Config"]["Env"], serde_json::json!(["T=1"]));
-    let layers = e.layer_tars("child")?;
+    let layers = e.layers("child")?;
     assert_eq!(layers.len(), 2);
     assert!(
         layers[0].contains_key("from-trigger"),
@@ -445,15 +305,15 @@ fn onbuild_triggers_run_once_in_the_child_then_are_cleared() -> Result<()> {
         layers[0].keys()
     );
     // A grandchild does not run them again.
-    let grand = e.context("grand", &[("Dockerfile", "FROM child\nENV G=1\n")]);
+    let grand = e.context("grand", &[("Dockerfile", "FROM child\nENV G=1\n")])?;
     e.build(&grand, &["-t", "grand"]).ok()?;
-    assert_eq!(e.layer_tars("grand")?.len(), 2);
+    assert_eq!(e.layers("grand")?.len(), 2);
     Ok(())
 }
 
 #[test]
 fn workdir_creates_its_directory_and_copy_lands_relative_to_it() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let ctx = e.context(
         "ctx",
         &[
@@ -463,15 +323,14 @@ fn workdir_creates_its_directory_and_copy_lands_relative_to_it() -> Result<()> {
             ),
             ("f", "F"),
         ],
-    );
+    )?;
     e.build(&ctx, &["-t", "wd"]).ok()?;
-    let layers = e.layer_tars("wd")?;
+    let layers = e.layers("wd")?;
     // mkdir, COPY, COPY; the second WORKDIR changes nothing: no layer.
     assert_eq!(layers.len(), 3, "{layers:?}");
-    let (t, mode, uid, gid, _) = &layers[0]["app/src/"];
-    assert_eq!((*t, *mode, *uid, *gid), (b'5', 0o755, 0, 0));
-    assert_eq!(layers[1]["app/src/f"].4, b"F");
-    assert_eq!(layers[2]["app/src/rel/g"].4, b"F");
+    assert_eq!(layers[0]["app/src/"].meta(), (b'5', 0o755, 0, 0));
+    assert_eq!(layers[1]["app/src/f"].data, b"F");
+    assert_eq!(layers[2]["app/src/rel/g"].data, b"F");
     let v = e.inspect("wd")?;
     assert_eq!(v["Config"]["WorkingDir"], "/app/src");
     let hist = v["History"].as_array().unwrap();
@@ -481,14 +340,14 @@ fn workdir_creates_its_directory_and_copy_lands_relative_to_it() -> Result<()> {
 
 #[test]
 fn source_date_epoch_builds_are_reproducible_across_mtimes_and_stores() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let files = [
         ("Dockerfile", "FROM scratch\nCOPY . /ctx/\nENV X=1\n"),
         ("a", "a"),
         ("d/b", "b"),
     ];
-    let c1 = e.context("c1", &files);
-    let c2 = e.context("c2", &files);
+    let c1 = e.context("c1", &files)?;
+    let c2 = e.context("c2", &files)?;
     touch_old(&c2.join("a"));
     touch_old(&c2.join("d"));
     let mut ids = Vec::new();
@@ -505,7 +364,7 @@ fn source_date_epoch_builds_are_reproducible_across_mtimes_and_stores() -> Resul
             .arg(c)
             .env("SOURCE_DATE_EPOCH", "0")
             .output()?;
-        let r = out(o).ok()?;
+        let r = Run::from(o).ok()?;
         let index: Value =
             serde_json::from_slice(&fs::read(e.path(&format!("out{i}/index.json")))?)?;
         ids.push((r.id(), index["manifests"][0]["digest"].clone()));
@@ -516,14 +375,14 @@ fn source_date_epoch_builds_are_reproducible_across_mtimes_and_stores() -> Resul
 
 #[test]
 fn outputs_iidfile_stdin_context_and_unpack() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let ctx = e.context(
         "ctx",
         &[
             ("Dockerfile", "FROM scratch\nCOPY a /a\nCMD [\"/a\"]\n"),
             ("a", "a"),
         ],
-    );
+    )?;
     let oci = e.path("o.tar");
     let dock = e.path("d.tar");
     let lay = e.path("layout");
@@ -559,7 +418,7 @@ fn outputs_iidfile_stdin_context_and_unpack() -> Result<()> {
     assert!(!names(&oci)?.contains(&"manifest.json".to_owned()));
     assert!(names(&dock)?.contains(&"manifest.json".to_owned()));
     // Load the docker archive into a fresh store: same id.
-    let e2 = Env::new();
+    let e2 = Env::new(UNSET)?;
     let l = e2.hoist(&["load", "-i", dock.to_str().unwrap()]).ok()?;
     assert!(
         l.stdout.contains("Loaded image: outs:latest"),
@@ -583,7 +442,7 @@ fn outputs_iidfile_stdin_context_and_unpack() -> Result<()> {
         .args(["build", "--progress", "plain", "-t", "stdin", "-"])
         .stdin(Stdio::from(fs::File::open(&tarball)?))
         .output()?;
-    let s = out(o).ok()?;
+    let s = Run::from(o).ok()?;
     assert_eq!(s.id(), r.id(), "stdin context gives the same image");
     // unpack writes a bundle.
     let b = e.path("bundle");
@@ -596,11 +455,11 @@ fn outputs_iidfile_stdin_context_and_unpack() -> Result<()> {
 
 #[test]
 fn image_management_tag_images_rmi_prune() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let ctx = e.context(
         "ctx",
         &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "a")],
-    );
+    )?;
     let id = e.build(&ctx, &["-t", "one"]).ok()?.id();
     e.hoist(&["tag", "one", "two:v2"]).ok()?;
     let imgs = e.hoist(&["images", "--format", "json"]).ok()?;
@@ -639,11 +498,11 @@ fn image_management_tag_images_rmi_prune() -> Result<()> {
 /// consistent, and a later good build succeeds.
 #[test]
 fn bad_input_is_reported_and_the_store_stays_consistent() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let good = e.context(
         "good",
         &[("Dockerfile", "FROM scratch\nCOPY a /a\n"), ("a", "a")],
-    );
+    )?;
     e.build(&good, &["-t", "good"]).ok()?;
     let cases: &[(&str, &str, &[&str])] = &[
         ("syntax", "FROM scratch\nCOPY\n", &["Dockerfile:2"]),
@@ -689,15 +548,10 @@ fn bad_input_is_reported_and_the_store_stays_consistent() -> Result<()> {
         ),
     ];
     for (name, df, want) in cases {
-        let ctx = e.context(name, &[("Dockerfile", df), ("a", "a")]);
+        let ctx = e.context(name, &[("Dockerfile", df), ("a", "a")])?;
         let r = e.build(&ctx, &[]);
         assert_ne!(r.code, 0, "{name}: should fail:\n{}", r.stderr);
-        let last = r
-            .stderr
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or("");
+        let last = r.error_line();
         for w in *want {
             assert!(
                 last.contains(w),
@@ -732,7 +586,7 @@ fn bad_input_is_reported_and_the_store_stays_consistent() -> Result<()> {
 /// a later build with room succeeds.
 #[test]
 fn a_full_disk_while_writing_a_layer_leaves_the_store_consistent() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let store = e.store();
     fs::create_dir_all(&store)?;
     let st = Command::new("mount")

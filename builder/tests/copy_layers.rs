@@ -8,245 +8,50 @@
 //! Each test has a private store; base images come from
 //! `hack/engines/mkimage.sh` (busybox) or are built by hoist itself.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+use std::process::Command;
 
 use anyhow::{bail, Context as _, Result};
-use serde_json::Value;
 
-fn hoist_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hoist"))
-}
+use common::{hoist_bin, workspace, Entry, Env, Layer, Run};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// The busybox base image tar (`busybox:latest`), made once per test run
-/// with hack/engines/mkimage.sh.
-fn busybox_tar() -> &'static Path {
-    static TAR: OnceLock<PathBuf> = OnceLock::new();
-    TAR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        fs::create_dir_all(dir).expect("target tmpdir");
-        let out = dir.join(format!("copy-layers-busybox-{}.tar", std::process::id()));
-        let o = Command::new("sh")
-            .arg(workspace().join("hack/engines/mkimage.sh"))
-            .arg(&out)
-            .args(["busybox:latest", "sh"])
-            .output()
-            .expect("run mkimage.sh");
-        assert!(
-            o.status.success(),
-            "mkimage.sh failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    })
-}
-
-/// A private store plus a scratch area.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Result<Run> {
-        if self.code != 0 {
-            bail!(
-                "hoist failed ({}):\n{}\n{}",
-                self.code,
-                self.stdout,
-                self.stderr
-            );
-        }
-        Ok(self)
-    }
-    /// Asserts a failure and returns the last `error:` line.
-    fn err(self) -> Result<String> {
-        if self.code == 0 {
-            bail!(
-                "hoist should have failed:\n{}\n{}",
-                self.stdout,
-                self.stderr
-            );
-        }
-        if self.stderr.contains("panicked") {
-            bail!("hoist panicked:\n{}", self.stderr);
-        }
-        Ok(self
-            .stderr
-            .lines()
-            .rev()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or("")
-            .to_owned())
-    }
-    fn cached(&self) -> usize {
-        self.stderr
-            .lines()
-            .filter(|l| l.ends_with(" CACHED"))
-            .count()
-    }
-}
-
-/// One layer entry.
-#[derive(Debug, Clone)]
-struct Item {
-    /// Tar type byte: b'0' file, b'1' hardlink, b'2' symlink, b'5' dir.
-    kind: u8,
-    mode: u32,
-    uid: u64,
-    gid: u64,
-    /// File content.
-    data: Vec<u8>,
-    /// Link target (types 1 and 2).
-    link: String,
-    /// PAX records (`SCHILY.xattr.*` and friends).
-    pax: BTreeMap<String, Vec<u8>>,
-    /// Device major and minor (types 3 and 4).
-    dev: (u32, u32),
-}
-
-impl Item {
-    fn meta(&self) -> (u8, u32, u64, u64) {
-        (self.kind, self.mode, self.uid, self.gid)
-    }
-}
-
-/// A layer: path (directories end in `/`) → entry.
-type Layer = BTreeMap<String, Item>;
+/// What hoist runs without: ADD fetches from a local server, not a proxy.
+const UNSET: &[&str] = &[
+    "SOURCE_DATE_EPOCH",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "all_proxy",
+];
 
 impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+    /// A context directory `name` with this Dockerfile and these files.
+    fn build_context(
+        &self,
+        name: &str,
+        dockerfile: &str,
+        files: &[(&str, &str)],
+    ) -> Result<PathBuf> {
+        let mut all = vec![("Dockerfile", dockerfile)];
+        all.extend_from_slice(files);
+        self.context(name, &all)
     }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
+    /// Builds `ctx` as `tag`; the image's layers.
+    fn build_layers(&self, ctx: &Path, tag: &str) -> Result<Vec<Layer>> {
+        self.build(ctx, &["-t", tag]).ok()?;
+        self.layers(tag)
     }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn hoist(&self, args: &[&str]) -> Run {
-        let mut c = Command::new(hoist_bin());
-        c.arg("--root").arg(self.store()).args(args);
-        c.env_remove("SOURCE_DATE_EPOCH");
-        for v in [
-            "http_proxy",
-            "https_proxy",
-            "HTTP_PROXY",
-            "HTTPS_PROXY",
-            "ALL_PROXY",
-            "all_proxy",
-        ] {
-            c.env_remove(v);
-        }
-        let o: Output = c.output().expect("run hoist");
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-    /// Writes files of a context directory `name` (path → content).
-    fn context(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
-        let dir = self.path(name);
-        fs::create_dir_all(&dir).unwrap();
-        for (p, content) in files {
-            let f = dir.join(p);
-            fs::create_dir_all(f.parent().unwrap()).unwrap();
-            fs::write(&f, content).unwrap();
-        }
-        dir
-    }
-    fn build(&self, ctx: &Path, tag: &str) -> Run {
-        let c = ctx.to_str().unwrap();
-        self.hoist(&["build", "--progress", "plain", "-t", tag, c])
-    }
-    fn load_busybox(&self) -> Result<()> {
-        self.hoist(&["load", "-i", busybox_tar().to_str().unwrap()])
-            .ok()?;
-        Ok(())
-    }
-    fn inspect(&self, image: &str) -> Result<Value> {
-        let r = self.hoist(&["inspect", image]).ok()?;
-        let v: Value = serde_json::from_str(&r.stdout)?;
-        Ok(v[0].clone())
-    }
-    fn blob(&self, digest: &str) -> PathBuf {
-        self.store()
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    }
-    /// The image's layers, in order, read from the store's blobs.
-    fn layers(&self, image: &str) -> Result<Vec<Layer>> {
-        let v = self.inspect(image)?;
-        let mdig = v["Manifest"]["digest"]
-            .as_str()
-            .context("manifest digest")?;
-        let manifest: Value = serde_json::from_slice(&fs::read(self.blob(mdig))?)?;
-        let mut out = Vec::new();
-        for l in manifest["layers"].as_array().context("layers")? {
-            let d = l["digest"].as_str().context("layer digest")?;
-            let r = hoist::layer::decompress(fs::File::open(self.blob(d))?)?;
-            let mut a = tar::Archive::new(r);
-            let mut m = Layer::new();
-            for e in a.entries()? {
-                let mut e = e?;
-                let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-                let mut pax = BTreeMap::new();
-                if let Some(exts) = e.pax_extensions()? {
-                    for x in exts {
-                        let x = x?;
-                        pax.insert(x.key()?.to_owned(), x.value_bytes().to_vec());
-                    }
-                }
-                let h = e.header().clone();
-                let kind = h.entry_type().as_byte();
-                let link = e
-                    .link_name_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                let dev = (
-                    // GNU tar leaves these fields blank on non-devices.
-                    h.device_major().ok().flatten().unwrap_or(0),
-                    h.device_minor().ok().flatten().unwrap_or(0),
-                );
-                let mut data = Vec::new();
-                e.read_to_end(&mut data)?;
-                m.insert(
-                    path,
-                    Item {
-                        kind,
-                        mode: h.mode()?,
-                        uid: h.uid()?,
-                        gid: h.gid()?,
-                        data,
-                        link,
-                        pax,
-                        dev,
-                    },
-                );
-            }
-            out.push(m);
-        }
-        Ok(out)
+    /// Rewrites the Dockerfile of `ctx` and builds it as `tag`.
+    fn rebuild(&self, ctx: &Path, tag: &str, dockerfile: impl AsRef<[u8]>) -> Result<Run> {
+        fs::write(ctx.join("Dockerfile"), dockerfile)?;
+        Ok(self.build(ctx, &["-t", tag]))
     }
     /// The last layer of `image`.
     fn top(&self, image: &str) -> Result<Layer> {
@@ -255,18 +60,18 @@ impl Env {
     /// `hoist unpack` into a fresh directory; returns the rootfs path.
     /// unpack wants a command, so a metadata-only child image (same
     /// layers) with a CMD is unpacked.
-    fn unpack(&self, image: &str) -> Result<PathBuf> {
+    fn unpack_with_cmd(&self, image: &str) -> Result<PathBuf> {
         let name = image.replace([':', '/'], "-");
-        let ctx = self.context(
+        let ctx = self.build_context(
             &format!("unpack-ctx-{name}"),
-            &[("Dockerfile", &format!("FROM {image}\nCMD [\"/probe\"]\n"))],
-        );
+            &format!("FROM {image}\nCMD [\"/probe\"]\n"),
+            &[],
+        )?;
         let child = format!("unpack-{name}");
-        self.build(&ctx, &child).ok()?;
-        let b = self.path(&format!("bundle-{name}"));
-        let _ = fs::remove_dir_all(&b);
-        self.hoist(&["unpack", &child, b.to_str().unwrap()]).ok()?;
-        Ok(b.join("rootfs"))
+        self.build(&ctx, &["-t", &child]).ok()?;
+        let b = format!("bundle-{name}");
+        let _ = fs::remove_dir_all(self.path(&b));
+        self.unpack(&child, &b)
     }
 }
 
@@ -274,7 +79,7 @@ fn keys(l: &Layer) -> Vec<&str> {
     l.keys().map(String::as_str).collect()
 }
 
-fn get<'a>(l: &'a Layer, p: &str) -> &'a Item {
+fn get<'a>(l: &'a Layer, p: &str) -> &'a Entry {
     l.get(p)
         .unwrap_or_else(|| panic!("{p} not in the layer: {:?}", keys(l)))
 }
@@ -307,21 +112,18 @@ fn have(tool: &str) -> bool {
 
 #[test]
 fn sources_globs_dir_contents_and_context_relative_paths() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
+        "FROM scratch\n\
+         COPY a?.txt /q/\n\
+         COPY [ab]*.md /cls/\n\
+         COPY *.txt /star/\n\
+         COPY dir1 dir2 /merged/\n\
+         COPY /sub/x.txt /abs-x\n\
+         COPY ../../../sub/../a1.txt /dotdot\n\
+         COPY sub/* /subglob/\n",
         &[
-            (
-                "Dockerfile",
-                "FROM scratch\n\
-                 COPY a?.txt /q/\n\
-                 COPY [ab]*.md /cls/\n\
-                 COPY *.txt /star/\n\
-                 COPY dir1 dir2 /merged/\n\
-                 COPY /sub/x.txt /abs-x\n\
-                 COPY ../../../sub/../a1.txt /dotdot\n\
-                 COPY sub/* /subglob/\n",
-            ),
             ("a1.txt", "a1"),
             ("a2.txt", "a2"),
             ("a10.txt", "a10"),
@@ -336,9 +138,8 @@ fn sources_globs_dir_contents_and_context_relative_paths() -> Result<()> {
             ("sub/x.txt", "x"),
             ("sub/deeper/z", "z"),
         ],
-    );
-    e.build(&ctx, "src").ok()?;
-    let ls = e.layers("src")?;
+    )?;
+    let ls = e.build_layers(&ctx, "src")?;
     assert_eq!(ls.len(), 7);
     // `?` is one character: a10.txt does not match.
     assert_eq!(keys(&ls[0]), ["q/", "q/a1.txt", "q/a2.txt"]);
@@ -376,35 +177,24 @@ fn sources_globs_dir_contents_and_context_relative_paths() -> Result<()> {
     // A source above the context is not found (it is the context's own
     // path after cleaning), and the error names it and the line.
     fs::write(e.path("outside.txt"), "secret")?;
-    let bad = e.context(
+    let bad = e.build_context(
         "bad",
-        &[
-            (
-                "Dockerfile",
-                "FROM scratch\nCOPY a /a\nCOPY ../outside.txt /o\n",
-            ),
-            ("a", "a"),
-        ],
-    );
-    let err = e.build(&bad, "bad").err()?;
+        "FROM scratch\nCOPY a /a\nCOPY ../outside.txt /o\n",
+        &[("a", "a")],
+    )?;
+    let err = e.build(&bad, &["-t", "bad"]).err()?;
     assert!(err.contains("Dockerfile:3"), "{err}");
     assert!(err.contains("outside.txt"), "{err}");
     // A wildcard that matches nothing is not an error (BuildKit's
     // AllowEmptyWildcard) and adds nothing; a plain name that is missing is.
-    let none = e.context(
-        "none",
-        &[(
-            "Dockerfile",
-            "FROM scratch\nCOPY *.nope /d/\nCOPY nope /n\n",
-        )],
-    );
-    let err = e.build(&none, "none").err()?;
+    let none = e.build_context("none", "FROM scratch\nCOPY *.nope /d/\nCOPY nope /n\n", &[])?;
+    let err = e.build(&none, &["-t", "none"]).err()?;
     assert!(
         err.contains("Dockerfile:3") && err.contains("nope"),
         "{err}"
     );
-    fs::write(none.join("Dockerfile"), "FROM scratch\nCOPY *.nope /d/\n")?;
-    e.build(&none, "none").ok()?;
+    e.rebuild(&none, "none", "FROM scratch\nCOPY *.nope /d/\n")?
+        .ok()?;
     assert_eq!(
         e.inspect("none")?["RootFS"]["diff_ids"],
         serde_json::json!([])
@@ -414,14 +204,11 @@ fn sources_globs_dir_contents_and_context_relative_paths() -> Result<()> {
 
 #[test]
 fn dockerignored_files_are_invisible_and_missing_sources_name_the_line() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
+        "FROM scratch\nCOPY . /all/\nCOPY *.txt /txt/\n",
         &[
-            (
-                "Dockerfile",
-                "FROM scratch\nCOPY . /all/\nCOPY *.txt /txt/\n",
-            ),
             (
                 ".dockerignore",
                 "secret*\nlogs/\n**/*.tmp\n!logs/keep.log\n",
@@ -433,9 +220,8 @@ fn dockerignored_files_are_invisible_and_missing_sources_name_the_line() -> Resu
             ("deep/x.tmp", "t"),
             ("deep/y", "y"),
         ],
-    );
-    e.build(&ctx, "ign").ok()?;
-    let ls = e.layers("ign")?;
+    )?;
+    let ls = e.build_layers(&ctx, "ign")?;
     let all = keys(&ls[0]);
     assert!(all.contains(&"all/keep.txt"), "{all:?}");
     assert!(all.contains(&"all/deep/y"), "{all:?}");
@@ -445,11 +231,13 @@ fn dockerignored_files_are_invisible_and_missing_sources_name_the_line() -> Resu
     }
     assert_eq!(keys(&ls[1]), ["txt/", "txt/keep.txt"]);
     // Naming an ignored file is the docker "not found" error.
-    fs::write(
-        ctx.join("Dockerfile"),
-        "FROM scratch\nCOPY keep.txt /k\n\nCOPY secret.txt /s\n",
-    )?;
-    let err = e.build(&ctx, "ign2").err()?;
+    let err = e
+        .rebuild(
+            &ctx,
+            "ign2",
+            "FROM scratch\nCOPY keep.txt /k\n\nCOPY secret.txt /s\n",
+        )?
+        .err()?;
     assert!(err.contains("Dockerfile:4"), "{err}");
     assert!(err.contains("secret.txt"), "{err}");
     assert!(err.contains("not found"), "{err}");
@@ -460,30 +248,23 @@ fn dockerignored_files_are_invisible_and_missing_sources_name_the_line() -> Resu
 
 #[test]
 fn destinations_trailing_slash_workdir_and_created_parents() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
-        &[
-            (
-                "Dockerfile",
-                "FROM scratch\n\
-                 COPY f /plain\n\
-                 COPY f /asdir/\n\
-                 WORKDIR /w\n\
-                 COPY f rel/deep/\n\
-                 COPY f ./here\n\
-                 COPY f .\n\
-                 COPY one.txt /single-glob-*\n\
-                 COPY *.txt /g/\n",
-            ),
-            ("f", "F"),
-            ("one.txt", "one"),
-        ],
-    );
+        "FROM scratch\n\
+         COPY f /plain\n\
+         COPY f /asdir/\n\
+         WORKDIR /w\n\
+         COPY f rel/deep/\n\
+         COPY f ./here\n\
+         COPY f .\n\
+         COPY one.txt /single-glob-*\n\
+         COPY *.txt /g/\n",
+        &[("f", "F"), ("one.txt", "one")],
+    )?;
     // Make the context's own dir modes odd: created parents stay 0755.
     fs::set_permissions(&ctx, fs::Permissions::from_mode(0o700))?;
-    e.build(&ctx, "dest").ok()?;
-    let ls = e.layers("dest")?;
+    let ls = e.build_layers(&ctx, "dest")?;
     assert_eq!(ls.len(), 8, "{ls:?}");
     assert_eq!(keys(&ls[0]), ["plain"]);
     assert_eq!(get(&ls[0], "plain").meta(), (b'0', 0o644, 0, 0));
@@ -509,8 +290,7 @@ fn destinations_trailing_slash_workdir_and_created_parents() -> Result<()> {
         ("FROM scratch\nCOPY f one.txt /nodir\n", "Dockerfile:2"),
         ("FROM scratch\nCOPY f /f\nCOPY * /nodir\n", "Dockerfile:3"),
     ] {
-        fs::write(ctx.join("Dockerfile"), df)?;
-        let err = e.build(&ctx, "multi").err()?;
+        let err = e.rebuild(&ctx, "multi", df)?.err()?;
         assert!(
             err.contains("When using COPY with more than one source file, the destination must be a directory and end with a /"),
             "{err}"
@@ -521,28 +301,28 @@ fn destinations_trailing_slash_workdir_and_created_parents() -> Result<()> {
     // onto an existing file: an error naming it.
     fs::create_dir_all(ctx.join("d"))?;
     fs::write(ctx.join("d/in"), "in")?;
-    fs::write(
-        ctx.join("Dockerfile"),
+    e.rebuild(
+        &ctx,
+        "into",
         "FROM scratch\nCOPY f /exists/\nCOPY one.txt /exists\n",
-    )?;
-    e.build(&ctx, "into").ok()?;
+    )?
+    .ok()?;
     assert_eq!(keys(&e.top("into")?), ["exists/", "exists/one.txt"]);
-    fs::write(
-        ctx.join("Dockerfile"),
-        "FROM scratch\nCOPY f /file\nCOPY d /file\n",
-    )?;
-    let err = e.build(&ctx, "onto").err()?;
+    let err = e
+        .rebuild(&ctx, "onto", "FROM scratch\nCOPY f /file\nCOPY d /file\n")?
+        .err()?;
     assert!(
         err.contains("Dockerfile:3") && err.contains("/file"),
         "{err}"
     );
     // Unpacked: the file under the created parents.
-    fs::write(
-        ctx.join("Dockerfile"),
+    e.rebuild(
+        &ctx,
+        "dest2",
         "FROM scratch\nWORKDIR /w\nCOPY f rel/deep/\n",
-    )?;
-    e.build(&ctx, "dest2").ok()?;
-    let root = e.unpack("dest2")?;
+    )?
+    .ok()?;
+    let root = e.unpack_with_cmd("dest2")?;
     assert_eq!(fs::read_to_string(root.join("w/rel/deep/f"))?, "F");
     let m = fs::metadata(root.join("w/rel"))?;
     assert_eq!(m.mode() & 0o7777, 0o755);
@@ -553,36 +333,29 @@ fn destinations_trailing_slash_workdir_and_created_parents() -> Result<()> {
 
 #[test]
 fn copy_from_stage_index_and_image_keeps_owners_context_files_become_root() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     e.load_busybox()?;
-    let ctx = e.context(
+    let ctx = e.build_context(
         "ctx",
-        &[
-            (
-                "Dockerfile",
-                "FROM scratch AS build\n\
-                 COPY --chown=1000:1001 f /owned/f\n\
-                 COPY g /g\n\
-                 FROM scratch\n\
-                 COPY --from=build /owned/f /by-name\n\
-                 COPY --from=0 /owned /by-index/\n\
-                 COPY --from=busybox:latest /home /home-from-image/\n\
-                 COPY --from=busybox /bin/busybox /bb\n\
-                 COPY g /g\n\
-                 COPY --from=build /g /g-from-stage\n",
-            ),
-            ("f", "F"),
-            ("g", "G"),
-        ],
-    );
+        "FROM scratch AS build\n\
+         COPY --chown=1000:1001 f /owned/f\n\
+         COPY g /g\n\
+         FROM scratch\n\
+         COPY --from=build /owned/f /by-name\n\
+         COPY --from=0 /owned /by-index/\n\
+         COPY --from=busybox:latest /home /home-from-image/\n\
+         COPY --from=busybox /bin/busybox /bb\n\
+         COPY g /g\n\
+         COPY --from=build /g /g-from-stage\n",
+        &[("f", "F"), ("g", "G")],
+    )?;
     nix::unistd::chown(
         &ctx.join("g"),
         Some(nix::unistd::Uid::from_raw(1234)),
         Some(nix::unistd::Gid::from_raw(4321)),
     )?;
     fs::set_permissions(ctx.join("g"), fs::Permissions::from_mode(0o640))?;
-    e.build(&ctx, "from").ok()?;
-    let ls = e.layers("from")?;
+    let ls = e.build_layers(&ctx, "from")?;
     assert_eq!(ls.len(), 6);
     assert_eq!(get(&ls[0], "by-name").meta(), (b'0', 0o644, 1000, 1001));
     assert_eq!(get(&ls[1], "by-index/f").meta(), (b'0', 0o644, 1000, 1001));
@@ -600,15 +373,13 @@ fn copy_from_stage_index_and_image_keeps_owners_context_files_become_root() -> R
     // A context file owned 1234:4321 becomes 0:0, its mode kept.
     assert_eq!(get(&ls[4], "g").meta(), (b'0', 0o640, 0, 0));
     assert_eq!(get(&ls[5], "g-from-stage").meta(), (b'0', 0o640, 0, 0));
-    let root = e.unpack("from")?;
+    let root = e.unpack_with_cmd("from")?;
     let m = fs::metadata(root.join("by-name"))?;
     assert_eq!((m.uid(), m.gid()), (1000, 1001));
     // An image that is not loaded is named in the error.
-    fs::write(
-        ctx.join("Dockerfile"),
-        "FROM scratch\nCOPY --from=notloaded:9 /x /x\n",
-    )?;
-    let err = e.build(&ctx, "bad").err()?;
+    let err = e
+        .rebuild(&ctx, "bad", "FROM scratch\nCOPY --from=notloaded:9 /x /x\n")?
+        .err()?;
     assert!(err.contains("notloaded"), "{err}");
     Ok(())
 }
@@ -617,24 +388,21 @@ fn copy_from_stage_index_and_image_keeps_owners_context_files_become_root() -> R
 
 #[test]
 fn chown_resolves_names_owns_created_parents_not_existing_dirs() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     e.load_busybox()?;
-    let ctx = e.context(
+    let ctx = e.build_context(
         "ctx",
+        "FROM busybox\n\
+         COPY --chown=nobody:nogroup f /opt/new/f\n\
+         COPY --chown=keel f /home/keel/sub/f\n\
+         COPY --chown=keel:tty f /kt\n\
+         COPY --chown=4242 f /n1\n\
+         COPY --chown=4242:4343 f /n2\n\
+         COPY passwd group /etc/\n\
+         COPY --chown=app:devs d /app/\n\
+         COPY --chown=app f /n3\n\
+         COPY --chown=root:devs f /n4\n",
         &[
-            (
-                "Dockerfile",
-                "FROM busybox\n\
-                 COPY --chown=nobody:nogroup f /opt/new/f\n\
-                 COPY --chown=keel f /home/keel/sub/f\n\
-                 COPY --chown=keel:tty f /kt\n\
-                 COPY --chown=4242 f /n1\n\
-                 COPY --chown=4242:4343 f /n2\n\
-                 COPY passwd group /etc/\n\
-                 COPY --chown=app:devs d /app/\n\
-                 COPY --chown=app f /n3\n\
-                 COPY --chown=root:devs f /n4\n",
-            ),
             ("f", "F"),
             ("d/x", "x"),
             ("d/y/z", "z"),
@@ -644,9 +412,8 @@ fn chown_resolves_names_owns_created_parents_not_existing_dirs() -> Result<()> {
             ),
             ("group", "root:x:0:\ndevs:x:4200:\napp:x:4100:\n"),
         ],
-    );
-    e.build(&ctx, "chown").ok()?;
-    let ls = e.layers("chown")?;
+    )?;
+    let ls = e.build_layers(&ctx, "chown")?;
     let ls = &ls[1..]; // ls[0] is busybox
     assert_eq!(ls.len(), 9);
     assert_eq!(keys(&ls[0]), ["opt/", "opt/new/", "opt/new/f"]);
@@ -679,7 +446,7 @@ fn chown_resolves_names_owns_created_parents_not_existing_dirs() -> Result<()> {
     assert_eq!(get(&ls[7], "n3").meta(), (b'0', 0o644, 4000, 4100));
     assert_eq!(get(&ls[8], "n4").meta(), (b'0', 0o644, 0, 4200));
     // Unpacked: the existing dir kept its owner.
-    let root = e.unpack("chown")?;
+    let root = e.unpack_with_cmd("chown")?;
     let m = fs::metadata(root.join("home/keel"))?;
     assert_eq!((m.uid(), m.gid()), (1000, 1000));
     let m = fs::metadata(root.join("home/keel/sub/f"))?;
@@ -691,11 +458,13 @@ fn chown_resolves_names_owns_created_parents_not_existing_dirs() -> Result<()> {
         ("keel:ghosts", "ghosts"),
         ("ghost:tty", "ghost"),
     ] {
-        fs::write(
-            ctx.join("Dockerfile"),
-            format!("FROM busybox\nCOPY f /ok\nCOPY --chown={flag} f /x\n"),
-        )?;
-        let err = e.build(&ctx, "bad").err()?;
+        let err = e
+            .rebuild(
+                &ctx,
+                "bad",
+                format!("FROM busybox\nCOPY f /ok\nCOPY --chown={flag} f /x\n"),
+            )?
+            .err()?;
         assert!(err.contains("Dockerfile:3"), "{err}");
         assert!(
             err.contains(&format!("find user {name}"))
@@ -712,32 +481,24 @@ fn merged_subdirectories_take_the_source_metadata_but_the_destination_keeps_its_
     // BuildKit (buildkit#3602): copying a directory overwrites the mode and
     // owner of directories it merges into, except the destination itself;
     // a file copied into /tmp leaves /tmp's 1777 alone.
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     e.load_busybox()?;
-    let ctx = e.context(
+    let ctx = e.build_context(
         "ctx",
-        &[
-            (
-                "Dockerfile",
-                "FROM busybox\n\
-                 COPY f /tmp/\n\
-                 COPY tree/ /\n\
-                 COPY --chown=nobody tree/home/ /home/\n\
-                 COPY tree/tmp /tmp\n",
-            ),
-            ("f", "F"),
-            ("tree/tmp/t", "t"),
-            ("tree/home/keel/k", "k"),
-        ],
-    );
+        "FROM busybox\n\
+         COPY f /tmp/\n\
+         COPY tree/ /\n\
+         COPY --chown=nobody tree/home/ /home/\n\
+         COPY tree/tmp /tmp\n",
+        &[("f", "F"), ("tree/tmp/t", "t"), ("tree/home/keel/k", "k")],
+    )?;
     fs::set_permissions(ctx.join("tree/tmp"), fs::Permissions::from_mode(0o755))?;
     fs::set_permissions(ctx.join("tree/home"), fs::Permissions::from_mode(0o755))?;
     fs::set_permissions(
         ctx.join("tree/home/keel"),
         fs::Permissions::from_mode(0o700),
     )?;
-    e.build(&ctx, "merge").ok()?;
-    let ls = e.layers("merge")?;
+    let ls = e.build_layers(&ctx, "merge")?;
     let ls = &ls[1..];
     assert_eq!(get(&ls[0], "tmp/").meta(), (b'5', 0o1777, 0, 0));
     assert_eq!(get(&ls[1], "tmp/").meta(), (b'5', 0o755, 0, 0));
@@ -750,7 +511,7 @@ fn merged_subdirectories_take_the_source_metadata_but_the_destination_keeps_its_
     );
     // /tmp as the destination (no slash, it exists): kept as it is now.
     assert_eq!(get(&ls[3], "tmp/").meta(), (b'5', 0o755, 0, 0));
-    let root = e.unpack("merge")?;
+    let root = e.unpack_with_cmd("merge")?;
     let m = fs::metadata(root.join("home/keel"))?;
     assert_eq!((m.mode() & 0o7777, m.uid()), (0o700, 65534));
     Ok(())
@@ -760,31 +521,23 @@ fn merged_subdirectories_take_the_source_metadata_but_the_destination_keeps_its_
 fn chown_root_and_numeric_ids_need_no_passwd_file() -> Result<()> {
     // BuildKit maps `root` to 0 without reading /etc/passwd, so it works
     // on scratch and with --link.
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
-        &[
-            (
-                "Dockerfile",
-                "FROM scratch\n\
-                 COPY --chown=root:root f /a\n\
-                 COPY --chown=root f /b\n\
-                 COPY --link --chown=7:8 f /c\n",
-            ),
-            ("f", "F"),
-        ],
-    );
-    e.build(&ctx, "root").ok()?;
-    let ls = e.layers("root")?;
+        "FROM scratch\n\
+         COPY --chown=root:root f /a\n\
+         COPY --chown=root f /b\n\
+         COPY --link --chown=7:8 f /c\n",
+        &[("f", "F")],
+    )?;
+    let ls = e.build_layers(&ctx, "root")?;
     assert_eq!(get(&ls[0], "a").meta(), (b'0', 0o644, 0, 0));
     assert_eq!(get(&ls[1], "b").meta(), (b'0', 0o644, 0, 0));
     assert_eq!(get(&ls[2], "c").meta(), (b'0', 0o644, 7, 8));
     // A name on scratch: no passwd file, a clear error.
-    fs::write(
-        ctx.join("Dockerfile"),
-        "FROM scratch\nCOPY --chown=app f /a\n",
-    )?;
-    let err = e.build(&ctx, "bad").err()?;
+    let err = e
+        .rebuild(&ctx, "bad", "FROM scratch\nCOPY --chown=app f /a\n")?
+        .err()?;
     assert!(err.contains("Dockerfile:2") && err.contains("app"), "{err}");
     Ok(())
 }
@@ -793,31 +546,27 @@ fn chown_root_and_numeric_ids_need_no_passwd_file() -> Result<()> {
 
 #[test]
 fn chmod_octal_symbolic_and_invalid() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
+        "FROM scratch\n\
+         COPY --chmod=0640 f /octal\n\
+         COPY --chmod=4755 f /suid\n\
+         COPY --chmod=u=rwX,go=rX d /sym/\n\
+         COPY --chmod=a+x,o-r f /plus\n\
+         COPY --chmod=600 d /dirs-too/\n",
         &[
-            (
-                "Dockerfile",
-                "FROM scratch\n\
-                 COPY --chmod=0640 f /octal\n\
-                 COPY --chmod=4755 f /suid\n\
-                 COPY --chmod=u=rwX,go=rX d /sym/\n\
-                 COPY --chmod=a+x,o-r f /plus\n\
-                 COPY --chmod=600 d /dirs-too/\n",
-            ),
             ("f", "F"),
             ("d/file", "x"),
             ("d/exe", "#!"),
             ("d/sub/inner", "i"),
         ],
-    );
+    )?;
     fs::set_permissions(ctx.join("f"), fs::Permissions::from_mode(0o644))?;
     fs::set_permissions(ctx.join("d/file"), fs::Permissions::from_mode(0o600))?;
     fs::set_permissions(ctx.join("d/exe"), fs::Permissions::from_mode(0o700))?;
     fs::set_permissions(ctx.join("d/sub"), fs::Permissions::from_mode(0o700))?;
-    e.build(&ctx, "chmod").ok()?;
-    let ls = e.layers("chmod")?;
+    let ls = e.build_layers(&ctx, "chmod")?;
     assert_eq!(get(&ls[0], "octal").mode, 0o640);
     assert_eq!(get(&ls[1], "suid").mode, 0o4755);
     assert_eq!(get(&ls[2], "sym/file").mode, 0o644);
@@ -828,15 +577,15 @@ fn chmod_octal_symbolic_and_invalid() -> Result<()> {
     // Octal applies to directories too (BuildKit).
     assert_eq!(get(&ls[4], "dirs-too/sub/").mode, 0o600);
     assert_eq!(get(&ls[4], "dirs-too/file").mode, 0o600);
-    let root = e.unpack("chmod")?;
+    let root = e.unpack_with_cmd("chmod")?;
     assert_eq!(fs::metadata(root.join("suid"))?.mode() & 0o7777, 0o4755);
     for bad in ["99z", "u=rwq", "888", "x=r", "u+r,,"] {
-        fs::write(
-            ctx.join("Dockerfile"),
-            format!("FROM scratch\nCOPY --chmod={bad} f /x\n"),
-        )?;
         let err = e
-            .build(&ctx, "bad")
+            .rebuild(
+                &ctx,
+                "bad",
+                format!("FROM scratch\nCOPY --chmod={bad} f /x\n"),
+            )?
             .err()
             .context(format!("--chmod={bad}"))?;
         assert!(
@@ -851,21 +600,14 @@ fn chmod_octal_symbolic_and_invalid() -> Result<()> {
 
 #[test]
 fn link_layer_holds_only_the_copied_files_and_parents() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     e.load_busybox()?;
-    let ctx = e.context(
+    let ctx = e.build_context(
         "ctx",
-        &[
-            (
-                "Dockerfile",
-                "FROM busybox\nCOPY --link f /etc/f\nCOPY --link d /usr/share/d/\n",
-            ),
-            ("f", "F"),
-            ("d/x", "x"),
-        ],
-    );
-    e.build(&ctx, "link").ok()?;
-    let ls = e.layers("link")?;
+        "FROM busybox\nCOPY --link f /etc/f\nCOPY --link d /usr/share/d/\n",
+        &[("f", "F"), ("d/x", "x")],
+    )?;
+    let ls = e.build_layers(&ctx, "link")?;
     assert_eq!(ls.len(), 3);
     assert_eq!(keys(&ls[1]), ["etc/", "etc/f"]);
     assert_eq!(get(&ls[1], "etc/").meta(), (b'5', 0o755, 0, 0));
@@ -874,17 +616,19 @@ fn link_layer_holds_only_the_copied_files_and_parents() -> Result<()> {
         ["usr/", "usr/share/", "usr/share/d/", "usr/share/d/x"]
     );
     // The rest of the base is still there once stacked.
-    let root = e.unpack("link")?;
+    let root = e.unpack_with_cmd("link")?;
     assert_eq!(fs::read_to_string(root.join("etc/f"))?, "F");
     assert!(fs::read_to_string(root.join("etc/passwd"))?.contains("keel"));
     assert!(root.join("usr/bin").is_dir());
     // Names cannot be resolved on --link's empty base (BuildKit refuses
     // them too); numeric ids and root work.
-    fs::write(
-        ctx.join("Dockerfile"),
-        "FROM busybox\nCOPY --link --chown=0:99 f /n\nCOPY --link --chown=keel f /x\n",
-    )?;
-    let err = e.build(&ctx, "link-name").err()?;
+    let err = e
+        .rebuild(
+            &ctx,
+            "link-name",
+            "FROM busybox\nCOPY --link --chown=0:99 f /n\nCOPY --link --chown=keel f /x\n",
+        )?
+        .err()?;
     assert!(err.contains("Dockerfile:3"), "{err}");
     assert!(err.contains("--link") && err.contains("numeric"), "{err}");
     Ok(())
@@ -892,19 +636,16 @@ fn link_layer_holds_only_the_copied_files_and_parents() -> Result<()> {
 
 #[test]
 fn parents_keep_the_structure_and_exclude_repeats() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
+        "FROM scratch\n\
+         COPY --parents a/b/*.txt c/d.txt /out/\n\
+         COPY --parents src/./lib/x.rs /pivot/\n\
+         COPY --parents **/keep.me /star/\n\
+         COPY --exclude=*.log --exclude=tmp . /app/\n\
+         COPY --exclude=**/*.o src/ /noobj/\n",
         &[
-            (
-                "Dockerfile",
-                "FROM scratch\n\
-                 COPY --parents a/b/*.txt c/d.txt /out/\n\
-                 COPY --parents src/./lib/x.rs /pivot/\n\
-                 COPY --parents **/keep.me /star/\n\
-                 COPY --exclude=*.log --exclude=tmp . /app/\n\
-                 COPY --exclude=**/*.o src/ /noobj/\n",
-            ),
             ("a/b/1.txt", "1"),
             ("a/b/2.txt", "2"),
             ("a/b/no.md", "no"),
@@ -919,9 +660,8 @@ fn parents_keep_the_structure_and_exclude_repeats() -> Result<()> {
             ("nested/also.log", "l"),
             ("nested/ok", "ok"),
         ],
-    );
-    e.build(&ctx, "par").ok()?;
-    let ls = e.layers("par")?;
+    )?;
+    let ls = e.build_layers(&ctx, "par")?;
     assert_eq!(
         keys(&ls[0]),
         [
@@ -954,26 +694,22 @@ fn parents_keep_the_structure_and_exclude_repeats() -> Result<()> {
 
 #[test]
 fn symlinks_top_level_dereferenced_inner_kept_dangling_too() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
+        "FROM scratch\nCOPY top /top\nCOPY d /d/\nCOPY topdir /td/\nCOPY l* /glob/\n",
         &[
-            (
-                "Dockerfile",
-                "FROM scratch\nCOPY top /top\nCOPY d /d/\nCOPY topdir /td/\nCOPY l* /glob/\n",
-            ),
             ("real.txt", "real"),
             ("d/file", "f"),
             ("realdir/inside", "in"),
         ],
-    );
+    )?;
     std::os::unix::fs::symlink("real.txt", ctx.join("top"))?;
     std::os::unix::fs::symlink("realdir", ctx.join("topdir"))?;
     std::os::unix::fs::symlink("../real.txt", ctx.join("d/inner"))?;
     std::os::unix::fs::symlink("/nowhere/at/all", ctx.join("d/dangling"))?;
     std::os::unix::fs::symlink("real.txt", ctx.join("lnk"))?;
-    e.build(&ctx, "sym").ok()?;
-    let ls = e.layers("sym")?;
+    let ls = e.build_layers(&ctx, "sym")?;
     let top = get(&ls[0], "top");
     assert_eq!((top.kind, top.data.as_slice()), (b'0', &b"real"[..]));
     let inner = get(&ls[1], "d/inner");
@@ -988,7 +724,7 @@ fn symlinks_top_level_dereferenced_inner_kept_dangling_too() -> Result<()> {
     // Wildcard matches are top-level too: dereferenced, named as matched.
     let g = get(&ls[3], "glob/lnk");
     assert_eq!((g.kind, g.data.as_slice()), (b'0', &b"real"[..]));
-    let root = e.unpack("sym")?;
+    let root = e.unpack_with_cmd("sym")?;
     assert_eq!(
         fs::read_link(root.join("d/dangling"))?,
         Path::new("/nowhere/at/all")
@@ -1000,9 +736,9 @@ fn symlinks_top_level_dereferenced_inner_kept_dangling_too() -> Result<()> {
     assert_eq!(fs::read_to_string(root.join("top"))?, "real");
     // A top-level symlink that points out of the context resolves inside
     // it (not found), never to the host file.
-    let esc = e.context("esc", &[("Dockerfile", "FROM scratch\nCOPY out /out\n")]);
+    let esc = e.build_context("esc", "FROM scratch\nCOPY out /out\n", &[])?;
     std::os::unix::fs::symlink("/etc/hostname", esc.join("out"))?;
-    let r = e.build(&esc, "esc");
+    let r = e.build(&esc, &["-t", "esc"]);
     if r.code == 0 {
         let l = e.top("esc")?;
         assert_ne!(
@@ -1019,19 +755,16 @@ fn symlinks_top_level_dereferenced_inner_kept_dangling_too() -> Result<()> {
 
 #[test]
 fn hardlinks_are_tar_type_1_and_unpack_as_one_inode() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
-        &[
-            ("Dockerfile", "FROM scratch\nCOPY h /dst/\nCOPY h/a /solo\n"),
-            ("h/a", "same bytes"),
-        ],
-    );
+        "FROM scratch\nCOPY h /dst/\nCOPY h/a /solo\n",
+        &[("h/a", "same bytes")],
+    )?;
     fs::hard_link(ctx.join("h/a"), ctx.join("h/b"))?;
     fs::create_dir(ctx.join("h/sub"))?;
     fs::hard_link(ctx.join("h/a"), ctx.join("h/sub/c"))?;
-    e.build(&ctx, "hl").ok()?;
-    let ls = e.layers("hl")?;
+    let ls = e.build_layers(&ctx, "hl")?;
     let a = get(&ls[0], "dst/a");
     assert_eq!((a.kind, a.data.as_slice()), (b'0', &b"same bytes"[..]));
     for p in ["dst/b", "dst/sub/c"] {
@@ -1041,16 +774,17 @@ fn hardlinks_are_tar_type_1_and_unpack_as_one_inode() -> Result<()> {
     }
     // A single file with nlink > 1 is a plain file.
     assert_eq!(get(&ls[1], "solo").kind, b'0');
-    let root = e.unpack("hl")?;
+    let root = e.unpack_with_cmd("hl")?;
     let ia = fs::metadata(root.join("dst/a"))?.ino();
     assert_eq!(fs::metadata(root.join("dst/b"))?.ino(), ia);
     assert_eq!(fs::metadata(root.join("dst/sub/c"))?.ino(), ia);
     // COPY --from keeps the links too.
-    fs::write(
-        ctx.join("Dockerfile"),
+    e.rebuild(
+        &ctx,
+        "hl2",
         "FROM scratch AS s\nCOPY h /h/\nFROM scratch\nCOPY --from=s /h /again/\n",
-    )?;
-    e.build(&ctx, "hl2").ok()?;
+    )?
+    .ok()?;
     let l = e.top("hl2")?;
     let links: Vec<_> = l.values().filter(|i| i.kind == b'1').collect();
     assert_eq!(links.len(), 2, "{:?}", keys(&l));
@@ -1059,14 +793,12 @@ fn hardlinks_are_tar_type_1_and_unpack_as_one_inode() -> Result<()> {
 
 #[test]
 fn devices_keep_major_minor_fifos_stay_fifos_sockets_are_skipped() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
-        &[
-            ("Dockerfile", "FROM scratch\nCOPY dev /dev/\n"),
-            ("dev/keep", "k"),
-        ],
-    );
+        "FROM scratch\nCOPY dev /dev/\n",
+        &[("dev/keep", "k")],
+    )?;
     let st = Command::new("mknod")
         .arg(ctx.join("dev/null"))
         .args(["c", "1", "3"])
@@ -1084,7 +816,7 @@ fn devices_keep_major_minor_fifos_stay_fifos_sockets_are_skipped() -> Result<()>
         nix::sys::stat::Mode::from_bits_truncate(0o640),
     )?;
     let _sock = std::os::unix::net::UnixListener::bind(ctx.join("dev/sock"))?;
-    e.build(&ctx, "dev").ok()?;
+    e.build(&ctx, &["-t", "dev"]).ok()?;
     let l = e.top("dev")?;
     let null = get(&l, "dev/null");
     assert_eq!((null.kind, null.dev), (b'3', (1, 3)));
@@ -1092,7 +824,7 @@ fn devices_keep_major_minor_fifos_stay_fifos_sockets_are_skipped() -> Result<()>
     assert_eq!((lp.kind, lp.dev), (b'4', (7, 9)));
     assert_eq!(get(&l, "dev/fifo").meta(), (b'6', 0o640, 0, 0));
     assert!(!l.contains_key("dev/sock"), "{:?}", keys(&l));
-    let root = e.unpack("dev")?;
+    let root = e.unpack_with_cmd("dev")?;
     use std::os::unix::fs::FileTypeExt;
     let m = fs::symlink_metadata(root.join("dev/null"))?;
     assert!(m.file_type().is_char_device());
@@ -1102,18 +834,12 @@ fn devices_keep_major_minor_fifos_stay_fifos_sockets_are_skipped() -> Result<()>
 
 #[test]
 fn security_capability_xattr_becomes_a_pax_record() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
-        &[
-            (
-                "Dockerfile",
-                "FROM scratch\nCOPY cap /bin/cap\nCOPY capdir /cd/\n",
-            ),
-            ("cap", "binary"),
-            ("capdir/x", "x"),
-        ],
-    );
+        "FROM scratch\nCOPY cap /bin/cap\nCOPY capdir /cd/\n",
+        &[("cap", "binary"), ("capdir/x", "x")],
+    )?;
     // `setfattr -v 0sAQAAAgAgAAAAAAAAAAAAAAAAAAA=`: a v2 capability set.
     let cap = base64_decode("AQAAAgAgAAAAAAAAAAAAAAAAAAA=");
     assert_eq!(cap.len(), 20);
@@ -1123,8 +849,7 @@ fn security_capability_xattr_becomes_a_pax_record() -> Result<()> {
             return Ok(());
         }
     }
-    e.build(&ctx, "cap").ok()?;
-    let ls = e.layers("cap")?;
+    let ls = e.build_layers(&ctx, "cap")?;
     for (l, p) in [(&ls[0], "bin/cap"), (&ls[1], "cd/x")] {
         let it = get(l, p);
         assert_eq!(
@@ -1134,16 +859,16 @@ fn security_capability_xattr_becomes_a_pax_record() -> Result<()> {
             it.pax.keys()
         );
     }
-    let root = e.unpack("cap")?;
+    let root = e.unpack_with_cmd("cap")?;
     assert_eq!(
         xattr::get(root.join("bin/cap"), "security.capability")?,
         Some(cap.clone())
     );
     // A changed xattr misses the cache (xattrs are hashed).
-    let again = e.build(&ctx, "cap").ok()?;
+    let again = e.build(&ctx, &["-t", "cap"]).ok()?;
     assert_eq!(again.cached(), 2, "{}", again.stderr);
     xattr::remove(ctx.join("cap"), "security.capability")?;
-    let after = e.build(&ctx, "cap").ok()?;
+    let after = e.build(&ctx, &["-t", "cap"]).ok()?;
     assert_eq!(after.cached(), 0, "{}", after.stderr);
     Ok(())
 }
@@ -1191,8 +916,8 @@ fn make_tar(dir: &Path, name: &str, files: &[(&str, &str)]) -> Result<PathBuf> {
 
 #[test]
 fn add_extracts_local_tars_of_every_compression_and_unpack_false_keeps_them() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context("ctx", &[]);
+    let e = Env::new(UNSET)?;
+    let ctx = e.context("ctx", &[])?;
     let mut df = String::from("FROM scratch\n");
     let mut kinds = vec![("plain", "")];
     for (tool, ext) in [
@@ -1237,8 +962,7 @@ fn add_extracts_local_tars_of_every_compression_and_unpack_false_keeps_them() ->
     df.push_str("ADD --unpack=false a-plain.tar /kept/\n");
     df.push_str("COPY a-plain.tar /copied.tar\n");
     fs::write(ctx.join("Dockerfile"), &df)?;
-    e.build(&ctx, "add").ok()?;
-    let ls = e.layers("add")?;
+    let ls = e.build_layers(&ctx, "add")?;
     assert_eq!(ls.len(), kinds.len() + 2);
     for (i, (tool, _)) in kinds.iter().enumerate() {
         let l = &ls[i];
@@ -1258,19 +982,16 @@ fn add_extracts_local_tars_of_every_compression_and_unpack_false_keeps_them() ->
     assert_eq!(get(&ls[kinds.len() + 1], "copied.tar").data, kept.data);
     // A file that only looks like a tar by name is copied as is.
     fs::write(ctx.join("fake.tar.gz"), "not an archive")?;
-    fs::write(
-        ctx.join("Dockerfile"),
-        "FROM scratch\nADD fake.tar.gz /f/\n",
-    )?;
-    e.build(&ctx, "fake").ok()?;
+    e.rebuild(&ctx, "fake", "FROM scratch\nADD fake.tar.gz /f/\n")?
+        .ok()?;
     assert_eq!(text(&e.top("fake")?, "f/fake.tar.gz"), "not an archive");
     Ok(())
 }
 
 #[test]
 fn add_archive_members_keep_types_owners_xattrs_and_take_chown() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context("ctx", &[]);
+    let e = Env::new(UNSET)?;
+    let ctx = e.context("ctx", &[])?;
     let cap = base64_decode("AQAAAgAgAAAAAAAAAAAAAAAAAAA=");
     {
         let mut b = tar::Builder::new(fs::File::create(ctx.join("m.tar"))?);
@@ -1314,8 +1035,7 @@ fn add_archive_members_keep_types_owners_xattrs_and_take_chown() -> Result<()> {
         ctx.join("Dockerfile"),
         "FROM scratch\nADD m.tar /x\nADD --chown=5:6 m.tar /owned/\n",
     )?;
-    e.build(&ctx, "members").ok()?;
-    let ls = e.layers("members")?;
+    let ls = e.build_layers(&ctx, "members")?;
     // No trailing slash: still extracted into /x.
     let l = &ls[0];
     assert_eq!(get(l, "x/").meta(), (b'5', 0o755, 0, 0));
@@ -1342,7 +1062,7 @@ fn add_archive_members_keep_types_owners_xattrs_and_take_chown() -> Result<()> {
         assert_eq!((it.uid, it.gid), (5, 6), "{p}");
     }
     assert_eq!(get(l, "owned/priv/bin").mode, 0o4750);
-    let root = e.unpack("members")?;
+    let root = e.unpack_with_cmd("members")?;
     let ino = fs::metadata(root.join("x/priv/bin"))?.ino();
     assert_eq!(fs::metadata(root.join("x/priv/bin-link"))?.ino(), ino);
     Ok(())
@@ -1382,51 +1102,52 @@ fn sha256_hex(b: &[u8]) -> String {
 
 #[test]
 fn add_url_with_checksum_mode_0600_and_a_wrong_checksum_fails() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let body = b"downloaded payload\n".to_vec();
     let sum = sha256_hex(&body);
     let url = serve(body.clone());
-    let ctx = e.context(
+    let ctx = e.build_context(
         "ctx",
-        &[(
-            "Dockerfile",
-            &format!(
-                "FROM scratch\n\
-                 ADD --checksum=sha256:{sum} {url}/files/payload.bin /dl/\n\
-                 ADD {url}/other/name.txt /renamed\n"
-            ),
-        )],
-    );
-    e.build(&ctx, "url").ok()?;
-    let ls = e.layers("url")?;
+        &format!(
+            "FROM scratch\n\
+             ADD --checksum=sha256:{sum} {url}/files/payload.bin /dl/\n\
+             ADD {url}/other/name.txt /renamed\n"
+        ),
+        &[],
+    )?;
+    let ls = e.build_layers(&ctx, "url")?;
     let f = get(&ls[0], "dl/payload.bin");
     assert_eq!(f.meta(), (b'0', 0o600, 0, 0));
     assert_eq!(f.data, body);
     let r = get(&ls[1], "renamed");
     assert_eq!((r.mode, r.data.as_slice()), (0o600, body.as_slice()));
-    let root = e.unpack("url")?;
+    let root = e.unpack_with_cmd("url")?;
     let m = fs::metadata(root.join("dl/payload.bin"))?;
     assert_eq!(m.mode() & 0o7777, 0o600);
     // Last-Modified sets the mtime.
     assert_eq!(m.mtime(), 1_445_412_480);
     // A wrong checksum fails and names both.
     let wrong = "0".repeat(64);
-    fs::write(
-        ctx.join("Dockerfile"),
-        format!("FROM scratch\nADD --checksum=sha256:{wrong} {url}/payload.bin /dl/\n"),
-    )?;
-    let err = e.build(&ctx, "bad").err()?;
+    let err = e
+        .rebuild(
+            &ctx,
+            "bad",
+            format!("FROM scratch\nADD --checksum=sha256:{wrong} {url}/payload.bin /dl/\n"),
+        )?
+        .err()?;
     assert!(err.contains("Dockerfile:2"), "{err}");
     assert!(
         err.contains("checksum") && err.contains(&sum[..12]),
         "{err}"
     );
     // COPY refuses URLs.
-    fs::write(
-        ctx.join("Dockerfile"),
-        format!("FROM scratch\nCOPY {url}/payload.bin /dl/\n"),
-    )?;
-    let err = e.build(&ctx, "bad").err()?;
+    let err = e
+        .rebuild(
+            &ctx,
+            "bad",
+            format!("FROM scratch\nCOPY {url}/payload.bin /dl/\n"),
+        )?
+        .err()?;
     assert!(err.contains("ADD"), "{err}");
     Ok(())
 }
@@ -1437,7 +1158,7 @@ fn add_git_from_a_file_repository() -> Result<()> {
         println!("SKIP: git is not installed");
         return Ok(());
     }
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let repo = e.path("repo.git");
     fs::create_dir_all(repo.join("sub"))?;
     fs::write(repo.join("README"), "readme")?;
@@ -1450,18 +1171,15 @@ fn add_git_from_a_file_repository() -> Result<()> {
         &repo,
     )?;
     let url = format!("file://{}", repo.display());
-    let ctx = e.context(
+    let ctx = e.build_context(
         "ctx",
-        &[(
-            "Dockerfile",
-            &format!(
-                "FROM scratch\nADD {url} /src/\nADD {url}#v1:sub /only-sub/\n\
-                 ADD --keep-git-dir=true {url} /kg/\n"
-            ),
-        )],
-    );
-    e.build(&ctx, "git").ok()?;
-    let ls = e.layers("git")?;
+        &format!(
+            "FROM scratch\nADD {url} /src/\nADD {url}#v1:sub /only-sub/\n\
+             ADD --keep-git-dir=true {url} /kg/\n"
+        ),
+        &[],
+    )?;
+    let ls = e.build_layers(&ctx, "git")?;
     assert_eq!(text(&ls[0], "src/README"), "readme");
     assert_eq!(get(&ls[0], "src/README").mode, 0o644);
     assert_eq!(get(&ls[0], "src/sub/run.sh").mode, 0o755);
@@ -1473,11 +1191,13 @@ fn add_git_from_a_file_repository() -> Result<()> {
     assert_eq!(keys(&ls[1]), ["only-sub/", "only-sub/run.sh"]);
     assert!(ls[2].contains_key("kg/.git/HEAD"), "{:?}", keys(&ls[2]));
     // A ref that does not exist fails clearly.
-    fs::write(
-        ctx.join("Dockerfile"),
-        format!("FROM scratch\nADD {url}#no-such-branch /src/\n"),
-    )?;
-    let err = e.build(&ctx, "bad").err()?;
+    let err = e
+        .rebuild(
+            &ctx,
+            "bad",
+            format!("FROM scratch\nADD {url}#no-such-branch /src/\n"),
+        )?
+        .err()?;
     assert!(err.contains("Dockerfile:2"), "{err}");
     Ok(())
 }
@@ -1502,37 +1222,31 @@ fn tree(dir: &Path) -> Vec<String> {
 
 #[test]
 fn base_symlinks_and_tar_members_never_write_outside_the_rootfs() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     // The host directory a naive builder would write into.
     let host = e.path("host-target");
     fs::create_dir_all(&host)?;
     let host_rel = host.to_str().unwrap().trim_start_matches('/').to_owned();
     // A base image (built by hoist) whose layer holds /evil -> HOST and a
     // relative one that climbs.
-    let base = e.context("base", &[("Dockerfile", "FROM scratch\nCOPY links/ /\n")]);
+    let base = e.build_context("base", "FROM scratch\nCOPY links/ /\n", &[])?;
     fs::create_dir_all(base.join("links"))?;
     std::os::unix::fs::symlink(&host, base.join("links/evil"))?;
     std::os::unix::fs::symlink(
         format!("../../../../../../../..{}", host.display()),
         base.join("links/evil2"),
     )?;
-    e.build(&base, "evilbase").ok()?;
+    e.build(&base, &["-t", "evilbase"]).ok()?;
     let bl = e.top("evilbase")?;
     assert_eq!(get(&bl, "evil").link, host.to_str().unwrap());
 
     // COPY through the base's symlinks: lands inside the rootfs.
-    let ctx = e.context(
+    let ctx = e.build_context(
         "ctx",
-        &[
-            (
-                "Dockerfile",
-                "FROM evilbase\nCOPY x /evil/pwned\nCOPY x /evil2/pwned2\nCOPY d /evil/\nCOPY x /evil\n",
-            ),
-            ("x", "X"),
-            ("d/dfile", "D"),
-        ],
-    );
-    let r = e.build(&ctx, "copy-evil");
+        "FROM evilbase\nCOPY x /evil/pwned\nCOPY x /evil2/pwned2\nCOPY d /evil/\nCOPY x /evil\n",
+        &[("x", "X"), ("d/dfile", "D")],
+    )?;
+    let r = e.build(&ctx, &["-t", "copy-evil"]);
     let check_host = |what: &str| {
         let t = tree(&host);
         assert!(t.is_empty(), "{what}: wrote on the host: {t:?}");
@@ -1554,7 +1268,7 @@ fn base_symlinks_and_tar_members_never_write_outside_the_rootfs() -> Result<()> 
         // Onto the symlink itself: its target (a directory of the rootfs
         // by now) receives the file.
         assert_eq!(text(&ls[4], &format!("{host_rel}/x")), "X");
-        let root = e.unpack("copy-evil")?;
+        let root = e.unpack_with_cmd("copy-evil")?;
         assert_eq!(fs::read_to_string(root.join(&host_rel).join("pwned"))?, "X");
         check_host("unpack of COPY");
     } else {
@@ -1565,14 +1279,13 @@ fn base_symlinks_and_tar_members_never_write_outside_the_rootfs() -> Result<()> 
 
     // Onto a base symlink whose target is missing in the rootfs: the file
     // is written at the target, inside the rootfs.
-    fs::write(ctx.join("Dockerfile"), "FROM evilbase\nCOPY x /evil\n")?;
-    let r = e.build(&ctx, "onto-link");
+    let r = e.rebuild(&ctx, "onto-link", "FROM evilbase\nCOPY x /evil\n")?;
     check_host("COPY onto a dangling base symlink");
     assert!(host.is_dir());
     if r.code == 0 {
         let l = e.top("onto-link")?;
         assert_eq!(get(&l, &host_rel).meta(), (b'0', 0o644, 0, 0));
-        let root = e.unpack("onto-link")?;
+        let root = e.unpack_with_cmd("onto-link")?;
         assert_eq!(fs::read_to_string(root.join(&host_rel))?, "X");
         check_host("unpack of COPY onto a dangling base symlink");
     } else {
@@ -1585,16 +1298,16 @@ fn base_symlinks_and_tar_members_never_write_outside_the_rootfs() -> Result<()> 
     let secret = e.path("host-secret");
     fs::create_dir_all(&secret)?;
     fs::write(secret.join("secret.txt"), "host secret")?;
-    let leak = e.context("leak", &[("Dockerfile", "FROM scratch\nCOPY l/ /\n")]);
+    let leak = e.build_context("leak", "FROM scratch\nCOPY l/ /\n", &[])?;
     fs::create_dir_all(leak.join("l"))?;
     std::os::unix::fs::symlink(&secret, leak.join("l/leak"))?;
-    e.build(&leak, "leakbase").ok()?;
+    e.build(&leak, &["-t", "leakbase"]).ok()?;
     for src in ["/leak/secret.txt", "/leak/"] {
-        fs::write(
-            ctx.join("Dockerfile"),
+        let r = e.rebuild(
+            &ctx,
+            "stolen",
             format!("FROM scratch\nCOPY --from=leakbase {src} /stolen/\n"),
         )?;
-        let r = e.build(&ctx, "stolen");
         if r.code == 0 {
             let l = e.layers("stolen")?;
             assert!(
@@ -1670,7 +1383,7 @@ fn base_symlinks_and_tar_members_never_write_outside_the_rootfs() -> Result<()> 
             format!("FROM evilbase\nADD {tarname} /\n"),
         )?;
         let tag = tarname.trim_end_matches(".tar");
-        let r = e.build(&ctx, tag);
+        let r = e.build(&ctx, &["-t", tag]);
         check_host(tarname);
         for p in [
             e.path(&escape_name),
@@ -1697,7 +1410,7 @@ fn base_symlinks_and_tar_members_never_write_outside_the_rootfs() -> Result<()> 
                 "{tarname}: bad layer path {k}"
             );
         }
-        let root = e.unpack(tag)?;
+        let root = e.unpack_with_cmd(tag)?;
         check_host(&format!("unpack of {tarname}"));
         match expect_inside {
             Some("via-base") => {
@@ -1731,7 +1444,7 @@ type Member = (String, Option<String>, Vec<u8>);
 
 #[test]
 fn a_context_tar_on_stdin_never_writes_outside_its_directory() -> Result<()> {
-    let e = Env::new();
+    let e = Env::new(UNSET)?;
     let host = e.path("host-target");
     fs::create_dir_all(&host)?;
     let escape = format!("ctx-escape-{}", std::process::id());
@@ -1816,28 +1529,25 @@ fn a_context_tar_on_stdin_never_writes_outside_its_directory() -> Result<()> {
 
 #[test]
 fn heredoc_sources_become_files() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
-        &[(
-            "Dockerfile",
-            "FROM scratch\n\
-             ARG NAME=world\n\
-             COPY <<EOF /greeting\n\
-             hello $NAME\n\
-             EOF\n\
-             COPY <<'RAW' /raw\n\
-             hello $NAME\n\
-             RAW\n\
-             COPY --chmod=0755 <<A <<B /bin/\n\
-             #!/bin/sh\n\
-             A\n\
-             bee\n\
-             B\n",
-        )],
-    );
-    e.build(&ctx, "hd").ok()?;
-    let ls = e.layers("hd")?;
+        "FROM scratch\n\
+         ARG NAME=world\n\
+         COPY <<EOF /greeting\n\
+         hello $NAME\n\
+         EOF\n\
+         COPY <<'RAW' /raw\n\
+         hello $NAME\n\
+         RAW\n\
+         COPY --chmod=0755 <<A <<B /bin/\n\
+         #!/bin/sh\n\
+         A\n\
+         bee\n\
+         B\n",
+        &[],
+    )?;
+    let ls = e.build_layers(&ctx, "hd")?;
     let g = get(&ls[0], "greeting");
     assert_eq!(g.meta(), (b'0', 0o644, 0, 0));
     assert_eq!(text(&ls[0], "greeting"), "hello world\n");
@@ -1847,46 +1557,39 @@ fn heredoc_sources_become_files() -> Result<()> {
     assert_eq!(text(&ls[2], "bin/A"), "#!/bin/sh\n");
     assert_eq!(text(&ls[2], "bin/B"), "bee\n");
     // Changing the body misses; the same body hits.
-    let again = e.build(&ctx, "hd").ok()?;
+    let again = e.build(&ctx, &["-t", "hd"]).ok()?;
     assert_eq!(again.cached(), 3, "{}", again.stderr);
     Ok(())
 }
 
 #[test]
 fn cache_is_keyed_by_content_so_renaming_a_wildcard_match_misses() -> Result<()> {
-    let e = Env::new();
-    let ctx = e.context(
+    let e = Env::new(UNSET)?;
+    let ctx = e.build_context(
         "ctx",
-        &[
-            (
-                "Dockerfile",
-                "FROM scratch\nCOPY *.txt /d/\nCOPY dir /dir/\n",
-            ),
-            ("a.txt", "a"),
-            ("b.txt", "b"),
-            ("dir/x", "x"),
-        ],
-    );
-    e.build(&ctx, "c").ok()?;
-    assert_eq!(e.build(&ctx, "c").ok()?.cached(), 2);
+        "FROM scratch\nCOPY *.txt /d/\nCOPY dir /dir/\n",
+        &[("a.txt", "a"), ("b.txt", "b"), ("dir/x", "x")],
+    )?;
+    e.build(&ctx, &["-t", "c"]).ok()?;
+    assert_eq!(e.build(&ctx, &["-t", "c"]).ok()?.cached(), 2);
     // mtime only: hit.
     sh("touch -d '2001-01-01' a.txt dir/x", &ctx)?;
-    assert_eq!(e.build(&ctx, "c").ok()?.cached(), 2);
+    assert_eq!(e.build(&ctx, &["-t", "c"]).ok()?.cached(), 2);
     // Rename a wildcard match: the COPY *.txt misses, the other hits.
     fs::rename(ctx.join("a.txt"), ctx.join("c.txt"))?;
-    let r = e.build(&ctx, "c").ok()?;
+    let r = e.build(&ctx, &["-t", "c"]).ok()?;
     assert_eq!(r.cached(), 0, "{}", r.stderr);
     assert_eq!(keys(&e.layers("c")?[0]), ["d/", "d/b.txt", "d/c.txt"]);
     // Renaming inside a copied dir misses too (names are content).
-    assert_eq!(e.build(&ctx, "c").ok()?.cached(), 2);
+    assert_eq!(e.build(&ctx, &["-t", "c"]).ok()?.cached(), 2);
     fs::rename(ctx.join("dir/x"), ctx.join("dir/y"))?;
-    let r = e.build(&ctx, "c").ok()?;
+    let r = e.build(&ctx, &["-t", "c"]).ok()?;
     assert_eq!(r.cached(), 1, "{}", r.stderr);
     // A new file that the wildcard now matches misses; one it does not
     // match hits.
     fs::write(ctx.join("new.md"), "m")?;
-    assert_eq!(e.build(&ctx, "c").ok()?.cached(), 2);
+    assert_eq!(e.build(&ctx, &["-t", "c"]).ok()?.cached(), 2);
     fs::write(ctx.join("new.txt"), "t")?;
-    assert_eq!(e.build(&ctx, "c").ok()?.cached(), 0);
+    assert_eq!(e.build(&ctx, &["-t", "c"]).ok()?.cached(), 0);
     Ok(())
 }

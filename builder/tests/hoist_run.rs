@@ -9,122 +9,21 @@
 //! (`cargo build -p keel-runtime -p keel-shim -p hoist`); without them, or
 //! without root, each test prints SKIP and why.
 
+mod common;
+
 use std::fs;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 
-fn hoist_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hoist"))
-}
+use common::{hoist_bin, keel_bin, require, runc, workspace, Env, Run};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// keel next to hoist (where `hoist run` looks first).
-fn keel_bin() -> PathBuf {
-    hoist_bin().with_file_name("keel")
-}
-
-/// Why these tests cannot run here, if they cannot.
-fn skip_reason() -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("not root: containers need root".into());
-    }
-    for b in ["keel", "keel-shim"] {
-        let p = hoist_bin().with_file_name(b);
-        if !p.exists() {
-            return Some(format!(
-                "{} is missing: cargo build -p keel-runtime -p keel-shim -p hoist with the same CARGO_TARGET_DIR",
-                p.display()
-            ));
-        }
-    }
-    if !Path::new("/bin/busybox").exists() {
-        return Some(
-            "/bin/busybox is missing: apt-get install busybox-static (hack/deps.sh)".into(),
-        );
-    }
-    None
-}
-
-macro_rules! require_env {
-    () => {
-        if let Some(why) = skip_reason() {
-            eprintln!("SKIP {}: {why}", module_path!());
-            return Ok(());
-        }
-    };
-}
-
-/// The busybox base image tar, made once per test run.
-fn busybox_tar() -> &'static Path {
-    static TAR: OnceLock<PathBuf> = OnceLock::new();
-    TAR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        fs::create_dir_all(dir).expect("target tmpdir");
-        let out = dir.join(format!("hoist-run-busybox-{}.tar", std::process::id()));
-        let o = Command::new("sh")
-            .arg(workspace().join("hack/engines/mkimage.sh"))
-            .arg(&out)
-            .args(["busybox:latest", "sh"])
-            .output()
-            .expect("run mkimage.sh");
-        assert!(
-            o.status.success(),
-            "mkimage.sh failed:\n{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    })
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(o: Output) -> Run {
-        use std::os::unix::process::ExitStatusExt;
-        Run {
-            code: o
-                .status
-                .code()
-                .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-    fn ok(self) -> Result<Run> {
-        self.code_is(0)
-    }
-    fn code_is(self, want: i32) -> Result<Run> {
-        if self.code != want {
-            bail!(
-                "exit {} (want {want}):\nstdout:\n{}\nstderr:\n{}",
-                self.code,
-                self.stdout,
-                self.stderr
-            );
-        }
-        Ok(self)
-    }
-}
-
-/// A private store with busybox and the test image `app` built from it.
-struct Env {
-    dir: tempfile::TempDir,
-}
+/// What hoist runs without: nothing (`hoist run -e K` passes the caller's
+/// value through).
+const UNSET: &[&str] = &[];
 
 const APP_DOCKERFILE: &str = "\
 FROM busybox
@@ -135,41 +34,21 @@ CMD [\"cat\", \"/greeting.txt\"]
 ";
 
 impl Env {
-    fn new() -> Result<Env> {
-        let env = Env {
-            dir: tempfile::tempdir()?,
-        };
-        env.hoist(&["load", "-i", busybox_tar().to_str().unwrap()])
-            .ok()?;
-        let ctx = env.path("ctx");
-        fs::create_dir_all(&ctx)?;
-        fs::write(ctx.join("Dockerfile"), APP_DOCKERFILE)?;
-        fs::write(ctx.join("greeting.txt"), "hello from a hoist-built image\n")?;
-        env.hoist(&[
-            "build",
-            "--progress",
-            "plain",
-            "-t",
-            "app",
-            ctx.to_str().unwrap(),
-        ])
-        .ok()
-        .context("building the test image")?;
+    /// A private store with busybox and the test image `app` built from it.
+    fn with_app() -> Result<Env> {
+        let env = Env::new(UNSET)?;
+        env.load_busybox()?;
+        let ctx = env.context(
+            "ctx",
+            &[
+                ("Dockerfile", APP_DOCKERFILE),
+                ("greeting.txt", "hello from a hoist-built image\n"),
+            ],
+        )?;
+        env.build(&ctx, &["-t", "app"])
+            .ok()
+            .context("building the test image")?;
         Ok(env)
-    }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(hoist_bin());
-        c.arg("--root").arg(self.store()).args(args);
-        c
-    }
-    fn hoist(&self, args: &[&str]) -> Run {
-        Run::from(self.cmd(args).output().expect("run hoist"))
     }
     /// `hoist run --rm ARGS…`
     fn run(&self, args: &[&str]) -> Run {
@@ -177,6 +56,7 @@ impl Env {
         a.extend_from_slice(args);
         self.hoist(&a)
     }
+    /// The containers hoist keeps records of (`<store>/containers`).
     fn containers(&self) -> Vec<String> {
         fs::read_dir(self.store().join("containers"))
             .map(|rd| {
@@ -188,15 +68,8 @@ impl Env {
             .unwrap_or_default()
     }
     /// Mount points under the store, from our mountinfo.
-    fn mounts(&self) -> Vec<String> {
-        let store = self.store().to_string_lossy().into_owned();
-        fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .filter(|m| m.starts_with(&store))
-            .map(str::to_owned)
-            .collect()
+    fn store_mounts(&self) -> Vec<String> {
+        common::mounts_under(&self.store())
     }
     fn record(&self, name: &str) -> Result<serde_json::Value> {
         let p = self
@@ -231,8 +104,8 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) -> Result<()> {
 
 #[test]
 fn runs_the_image_command_and_propagates_exit_status() -> Result<()> {
-    require_env!();
-    let env = Env::new()?;
+    require!();
+    let env = Env::with_app()?;
     let r = env.run(&["app"]).ok()?;
     assert_eq!(r.stdout, "hello from a hoist-built image\n");
     // A command replaces CMD; a non-zero status comes back unchanged.
@@ -257,7 +130,7 @@ fn runs_the_image_command_and_propagates_exit_status() -> Result<()> {
 
     // A SIGKILL from outside: 128+9.
     let child = env
-        .cmd(&["run", "--rm", "--name", "victim", "app", "sleep", "100"])
+        .command(&["run", "--rm", "--name", "victim", "app", "sleep", "100"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
@@ -298,7 +171,7 @@ fn runs_the_image_command_and_propagates_exit_status() -> Result<()> {
 
     // SIGTERM to hoist reaches the container (here: its trap exits 7).
     let mut child = env
-        .cmd(&[
+        .command(&[
             "run",
             "--rm",
             "--name",
@@ -328,12 +201,12 @@ fn runs_the_image_command_and_propagates_exit_status() -> Result<()> {
 
 #[test]
 fn env_workdir_user_and_entrypoint() -> Result<()> {
-    require_env!();
-    let env = Env::new()?;
+    require!();
+    let env = Env::with_app()?;
     // -e K=V adds and overrides the image's ENV; -e K takes hoist's value;
     // -e K unset in hoist's environment is dropped.
     let r = Run::from(
-        env.cmd(&[
+        env.command(&[
             "run",
             "--rm",
             "-e",
@@ -419,8 +292,8 @@ fn env_workdir_user_and_entrypoint() -> Result<()> {
 
 #[test]
 fn bind_mounts_and_tmpfs() -> Result<()> {
-    require_env!();
-    let env = Env::new()?;
+    require!();
+    let env = Env::with_app()?;
     let host = env.path("shared");
     fs::create_dir_all(&host)?;
     fs::write(host.join("in.txt"), "from the host\n")?;
@@ -474,14 +347,14 @@ fn bind_mounts_and_tmpfs() -> Result<()> {
     for o in ["nosuid", "nodev", "noexec", "size=2048k"] {
         assert!(m.contains(o), "{o} not in {m}");
     }
-    assert!(env.mounts().is_empty(), "{:?}", env.mounts());
+    assert!(env.store_mounts().is_empty(), "{:?}", env.store_mounts());
     Ok(())
 }
 
 #[test]
 fn network_none_and_host() -> Result<()> {
-    require_env!();
-    let env = Env::new()?;
+    require!();
+    let env = Env::with_app()?;
     let r = env
         .run(&["--network", "none", "app", "ls", "/sys/class/net"])
         .ok()?;
@@ -500,7 +373,7 @@ fn network_none_and_host() -> Result<()> {
         .ok()?;
     assert_eq!(r.stdout, "served\n");
     // The pinned namespace is gone with the container.
-    assert!(env.mounts().is_empty(), "{:?}", env.mounts());
+    assert!(env.store_mounts().is_empty(), "{:?}", env.store_mounts());
     let r = env
         .run(&["--network", "none", "app", "cat", "/etc/hosts"])
         .ok()?;
@@ -542,8 +415,8 @@ fn network_none_and_host() -> Result<()> {
 
 #[test]
 fn memory_and_cpu_limits_reach_the_cgroup() -> Result<()> {
-    require_env!();
-    let env = Env::new()?;
+    require!();
+    let env = Env::with_app()?;
     let v1 = Path::new("/sys/fs/cgroup/memory").is_dir();
     let script = if v1 {
         "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us"
@@ -591,10 +464,10 @@ fn memory_and_cpu_limits_reach_the_cgroup() -> Result<()> {
 
 #[test]
 fn stdin_with_i_and_a_tty_with_t() -> Result<()> {
-    require_env!();
-    let env = Env::new()?;
+    require!();
+    let env = Env::with_app()?;
     let feed = |args: &[&str], input: &str| -> Result<Run> {
-        let mut c = env.cmd(args);
+        let mut c = env.command(args);
         c.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -660,8 +533,8 @@ fn stdin_with_i_and_a_tty_with_t() -> Result<()> {
 
 #[test]
 fn rm_leaves_nothing_and_a_kept_container_stays_until_pruned() -> Result<()> {
-    require_env!();
-    let env = Env::new()?;
+    require!();
+    let env = Env::with_app()?;
     let r = env
         .run(&[
             "--name",
@@ -678,7 +551,7 @@ fn rm_leaves_nothing_and_a_kept_container_stays_until_pruned() -> Result<()> {
         .ok()?;
     let cg = r.stdout.trim().rsplit(':').next().unwrap_or("").to_owned();
     assert!(env.containers().is_empty(), "{:?}", env.containers());
-    assert!(env.mounts().is_empty(), "{:?}", env.mounts());
+    assert!(env.store_mounts().is_empty(), "{:?}", env.store_mounts());
     // keel's cgroup path is the container id: not listed, cgroup removed.
     assert!(cg.len() > 12, "{cg}");
     assert!(!keel_list().contains(cg.trim_start_matches('/')));
@@ -718,21 +591,19 @@ fn rm_leaves_nothing_and_a_kept_container_stays_until_pruned() -> Result<()> {
     assert!(env.containers().is_empty());
     env.hoist(&["run", "--rm", "--name", "kept", "app", "true"])
         .ok()?;
-    assert!(env.mounts().is_empty());
+    assert!(env.store_mounts().is_empty());
     Ok(())
 }
 
 #[test]
 fn runc_as_the_runtime() -> Result<()> {
-    require_env!();
-    let Some(runc) = ["/usr/sbin/runc", "/usr/bin/runc"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-    else {
+    require!();
+    let Some(runc) = runc() else {
         eprintln!("SKIP runc_as_the_runtime: runc is not installed (hack/deps.sh)");
         return Ok(());
     };
-    let env = Env::new()?;
+    let runc = runc.to_str().context("runc path")?;
+    let env = Env::with_app()?;
     let host = env.path("h");
     fs::create_dir_all(&host)?;
     for rt in ["runc", runc] {
@@ -771,14 +642,14 @@ fn runc_as_the_runtime() -> Result<()> {
         !String::from_utf8_lossy(&r.stdout).contains(&env.store().to_string_lossy().into_owned())
     );
     assert!(env.containers().is_empty());
-    assert!(env.mounts().is_empty());
+    assert!(env.store_mounts().is_empty());
     Ok(())
 }
 
 #[test]
 fn same_output_as_keel_run_on_an_unpacked_bundle() -> Result<()> {
-    require_env!();
-    let env = Env::new()?;
+    require!();
+    let env = Env::with_app()?;
     let via_hoist = env.run(&["app"]).ok()?;
     let bundle = env.path("bundle");
     env.hoist(&["unpack", "app", bundle.to_str().unwrap()])
@@ -799,20 +670,12 @@ fn same_output_as_keel_run_on_an_unpacked_bundle() -> Result<()> {
 
 #[test]
 fn the_examples_build_and_run() -> Result<()> {
-    require_env!();
-    let env = Env::new()?;
+    require!();
+    let env = Env::with_app()?;
     let examples = workspace().join("hack/examples");
     // words: multi-stage with RUN, USER from a passwd line a RUN added.
     let words = examples.join("words");
-    env.hoist(&[
-        "build",
-        "--progress",
-        "plain",
-        "-t",
-        "words",
-        words.to_str().unwrap(),
-    ])
-    .ok()?;
+    env.build(&words, &["-t", "words"]).ok()?;
     let r = env.run(&["words"]).ok()?;
     assert_eq!(
         r.stdout,
@@ -829,15 +692,7 @@ fn the_examples_build_and_run() -> Result<()> {
     // hello (the README's main job): its httpd serves the page; here on
     // loopback in a `--network none` container, so no host port is used.
     let hello = examples.join("hello");
-    env.hoist(&[
-        "build",
-        "--progress",
-        "plain",
-        "-t",
-        "hello",
-        hello.to_str().unwrap(),
-    ])
-    .ok()?;
+    env.build(&hello, &["-t", "hello"]).ok()?;
     let r = env
         .run(&[
             "--network", "none", "--entrypoint", "sh", "hello", "-c",

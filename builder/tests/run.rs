@@ -9,315 +9,22 @@
 //! line with the reason. Every test cleans up its mounts and containers
 //! even when it fails (the `Env` guard).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, ensure, Context as _, Result};
-use serde_json::Value;
+use anyhow::{ensure, Context as _, Result};
 
-fn hoist_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hoist"))
-}
+use common::{keel_bin, require, runc, Env, Layer};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf()
-}
-
-/// keel and keel-shim next to hoist, root, busybox: or the reason why not.
-fn missing_prerequisite() -> Option<String> {
-    let dir = hoist_bin().parent().map(Path::to_path_buf)?;
-    for b in ["keel", "keel-shim"] {
-        if !dir.join(b).is_file() {
-            return Some(format!(
-                "{b} is not built in {} (cargo build -p keel-runtime -p keel-shim)",
-                dir.display()
-            ));
-        }
-    }
-    if !nix::unistd::geteuid().is_root() {
-        return Some("RUN tests need root".into());
-    }
-    if !Path::new("/bin/busybox").is_file() {
-        return Some("busybox-static is not installed (apt-get install busybox-static)".into());
-    }
-    None
-}
-
-macro_rules! require {
-    () => {
-        if let Some(why) = missing_prerequisite() {
-            eprintln!("\n!!!!!!!! SKIPPED {}: {why} !!!!!!!!\n", module_path!());
-            return Ok(());
-        }
-    };
-}
-
-fn runc() -> Option<PathBuf> {
-    ["/usr/sbin/runc", "/usr/bin/runc"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-/// One base image at a time: mkrootfs builds its template once.
-static MKIMAGE: Mutex<()> = Mutex::new(());
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Result<Run> {
-        if self.code != 0 {
-            bail!(
-                "hoist failed ({}):\n{}\n{}",
-                self.code,
-                self.stdout,
-                self.stderr
-            );
-        }
-        Ok(self)
-    }
-    fn cached(&self) -> usize {
-        self.stderr
-            .lines()
-            .filter(|l| l.ends_with(" CACHED"))
-            .count()
-    }
-}
-
-/// A private store with a busybox base, and the guard that cleans up.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Result<Env> {
-        let dir = tempfile::tempdir()?;
-        let tar = dir.path().join("busybox.tar");
-        {
-            let _g = MKIMAGE.lock().unwrap_or_else(|e| e.into_inner());
-            let o = Command::new(repo().join("hack/engines/mkimage.sh"))
-                .arg(&tar)
-                .args(["busybox:latest", "sh"])
-                .output()?;
-            ensure!(
-                o.status.success(),
-                "mkimage.sh failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        let env = Env { dir };
-        env.hoist(&["load", "-i", tar.to_str().context("path")?], &[])
-            .ok()?;
-        Ok(env)
-    }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(hoist_bin());
-        c.arg("--root").arg(self.store()).args(args);
-        c.env_remove("SOURCE_DATE_EPOCH")
-            .env_remove("HOIST_SNAPSHOTTER");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c
-    }
-    fn hoist(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let o = self.command(args, env).output().expect("run hoist");
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-    /// A context directory `name` with these files.
-    fn context(&self, name: &str, files: &[(&str, &str)]) -> Result<PathBuf> {
-        let dir = self.path(name);
-        for (p, content) in files {
-            let f = dir.join(p);
-            fs::create_dir_all(f.parent().context("parent")?)?;
-            fs::write(&f, content)?;
-        }
-        Ok(dir)
-    }
-    fn build(&self, ctx: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut args = vec!["build", "--progress", "plain"];
-        args.extend_from_slice(extra);
-        args.push(ctx.to_str().expect("utf-8 path"));
-        self.hoist(&args, env)
-    }
-    fn inspect(&self, image: &str) -> Result<Value> {
-        let r = self.hoist(&["inspect", image], &[]).ok()?;
-        let v: Value = serde_json::from_str(&r.stdout)?;
-        Ok(v[0].clone())
-    }
-    fn blob(&self, digest: &str) -> PathBuf {
-        self.store()
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    }
-    /// Every layer of the image, bottom first.
-    fn layers(&self, image: &str) -> Result<Vec<Layer>> {
-        let v = self.inspect(image)?;
-        let mdig = v["Manifest"]["digest"]
-            .as_str()
-            .context("manifest digest")?;
-        let manifest: Value = serde_json::from_slice(&fs::read(self.blob(mdig))?)?;
-        let mut out = Vec::new();
-        for l in manifest["layers"].as_array().context("layers")? {
-            let d = l["digest"].as_str().context("layer digest")?;
-            out.push(read_layer(&self.blob(d))?);
-        }
-        Ok(out)
-    }
-    /// `hoist unpack` into a new dir; its rootfs.
-    fn unpack(&self, image: &str, name: &str) -> Result<PathBuf> {
-        let dir = self.path(name);
-        self.hoist(&["unpack", image, dir.to_str().context("path")?], &[])
-            .ok()?;
-        Ok(dir.join("rootfs"))
-    }
-    fn fsck_clean(&self) -> Result<()> {
-        let r = self.hoist(&["fsck"], &[]);
-        if r.code != 0 || r.stdout.contains("problem") {
-            bail!("fsck not clean:\n{}\n{}", r.stdout, r.stderr);
-        }
-        Ok(())
-    }
-    /// Mount points under this env (there must be none between builds).
-    fn mounts(&self) -> Vec<String> {
-        let root = self.dir.path().to_string_lossy().into_owned();
-        fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
-            .filter(|m| m.starts_with(&root))
-            .collect()
-    }
-    /// Containers a runtime still lists under this store.
-    fn containers(&self, runtime: &Path) -> Result<Vec<String>> {
-        let name = runtime.file_name().context("runtime name")?;
-        let root = self.store().join("runtime").join(name);
-        if !root.exists() {
-            return Ok(Vec::new());
-        }
-        let o = Command::new(runtime)
-            .arg("--root")
-            .arg(&root)
-            .args(["list", "-q"])
-            .output()?;
-        ensure!(
-            o.status.success(),
-            "{} list: {}",
-            runtime.display(),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        Ok(String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(str::to_owned)
-            .filter(|l| !l.is_empty())
-            .collect())
-    }
-    fn tmp_is_empty(&self) -> Result<()> {
-        let tmp = self.store().join("tmp");
-        let left: Vec<_> = fs::read_dir(&tmp)?.flatten().map(|e| e.path()).collect();
-        ensure!(left.is_empty(), "left in the store's tmp: {left:?}");
-        Ok(())
-    }
-}
-
-impl Drop for Env {
-    /// Whatever a failed test left: containers deleted, mounts detached
-    /// (deepest first), so the temp dir can go.
-    fn drop(&mut self) {
-        let keel = hoist_bin().with_file_name("keel");
-        for rt in [Some(keel), runc()].into_iter().flatten() {
-            for id in self.containers(&rt).unwrap_or_default() {
-                let name = rt.file_name().map(PathBuf::from).unwrap_or_default();
-                let _ = Command::new(&rt)
-                    .arg("--root")
-                    .arg(self.store().join("runtime").join(name))
-                    .args(["delete", "--force", &id])
-                    .status();
-            }
-        }
-        let mut m = self.mounts();
-        m.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in m {
-            let _ = nix::mount::umount2(Path::new(&p), nix::mount::MntFlags::MNT_DETACH);
-        }
-    }
-}
-
-/// One tar entry of a layer.
-#[derive(Debug, Clone)]
-struct TarEntry {
-    kind: u8,
-    mode: u32,
-    uid: u64,
-    gid: u64,
-    link: Option<String>,
-    xattrs: BTreeMap<String, Vec<u8>>,
-    data: Vec<u8>,
-}
-
-type Layer = BTreeMap<String, TarEntry>;
-
-fn read_layer(blob: &Path) -> Result<Layer> {
-    let r = hoist::layer::decompress(fs::File::open(blob)?)?;
-    let mut a = tar::Archive::new(r);
-    let mut m = BTreeMap::new();
-    for e in a.entries()? {
-        let mut e = e?;
-        let path = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-        let mut xattrs = BTreeMap::new();
-        if let Some(exts) = e.pax_extensions()? {
-            for x in exts {
-                let x = x?;
-                if let Some(name) = x.key()?.strip_prefix("SCHILY.xattr.") {
-                    xattrs.insert(name.to_owned(), x.value_bytes().to_vec());
-                }
-            }
-        }
-        let h = e.header().clone();
-        let link = e
-            .link_name_bytes()
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
-        let mut data = Vec::new();
-        e.read_to_end(&mut data)?;
-        m.insert(
-            path,
-            TarEntry {
-                kind: h.entry_type().as_byte(),
-                mode: h.mode()?,
-                uid: h.uid()?,
-                gid: h.gid()?,
-                link,
-                xattrs,
-                data,
-            },
-        );
-    }
-    Ok(m)
-}
+/// What hoist runs without.
+const UNSET: &[&str] = &["SOURCE_DATE_EPOCH", "HOIST_SNAPSHOTTER"];
 
 /// The entry names of a layer with their type, for comparing shapes.
 fn shape(l: &Layer) -> Vec<(String, char)> {
@@ -372,7 +79,7 @@ fn check_whiteout_layers(env: &Env, image: &str) -> Result<Layer> {
     ensure!(l.contains_key("d/new") && !l.contains_key("d/old"));
     let b = l.get("b").context("no b")?;
     ensure!(
-        b.kind == b'1' && b.link.as_deref() == Some("a"),
+        b.kind == b'1' && b.link == "a",
         "b is a hard link to a: {b:?}"
     );
     ensure!(l
@@ -400,9 +107,9 @@ fn check_whiteout_layers(env: &Env, image: &str) -> Result<Layer> {
 #[test]
 fn whiteouts_opaque_dirs_and_hardlinks_overlay_and_copy_agree() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let ctx = env.context("ctx", &[("Dockerfile", WHITEOUTS)])?;
-    env.build(&ctx, &["-t", "wh"], &[]).ok()?;
+    env.build(&ctx, &["-t", "wh"]).ok()?;
     let overlay = check_whiteout_layers(&env, "wh")?;
     let root = env.unpack("wh", "un")?;
     ensure!(!root.join("bin/ls").exists() && root.join("bin/sh").exists());
@@ -415,7 +122,7 @@ fn whiteouts_opaque_dirs_and_hardlinks_overlay_and_copy_agree() -> Result<()> {
     ensure!(!root.join("etc/resolv.conf").exists() && !root.join("etc/hosts").exists());
 
     // The copy fallback gives the same layer shape.
-    env.build(
+    env.build_env(
         &ctx,
         &["-t", "wh-copy", "--no-cache"],
         &[("HOIST_SNAPSHOTTER", "copy")],
@@ -436,7 +143,7 @@ fn whiteouts_opaque_dirs_and_hardlinks_overlay_and_copy_agree() -> Result<()> {
 #[test]
 fn setcap_xattr_is_a_pax_record() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let ctx = env.path("ctx");
     fs::create_dir_all(&ctx)?;
     let src = r#"#include <sys/xattr.h>
@@ -466,13 +173,13 @@ int main(int argc, char **argv) {
         ctx.join("Dockerfile"),
         "FROM busybox\nCOPY setcap /usr/local/bin/setcap\nRUN cp /bin/busybox /ping && setcap /ping\n",
     )?;
-    env.build(&ctx, &["-t", "cap"], &[]).ok()?;
+    env.build(&ctx, &["-t", "cap"]).ok()?;
     let layers = env.layers("cap")?;
     let l = layers.last().context("layers")?;
     let ping = l.get("ping").context("no /ping in the RUN layer")?;
     let cap = ping
-        .xattrs
-        .get("security.capability")
+        .pax
+        .get("SCHILY.xattr.security.capability")
         .context("no SCHILY.xattr.security.capability")?;
     ensure!(cap.as_slice() == [1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     let root = env.unpack("cap", "un")?;
@@ -487,7 +194,7 @@ int main(int argc, char **argv) {
 #[test]
 fn deleted_files_stay_deleted_after_a_cache_hit_and_in_a_later_stage() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let df = |check: &str| {
         format!(
             "FROM busybox AS base\nRUN echo x > /gone && echo y > /kept\nRUN rm /gone\n\
@@ -495,12 +202,12 @@ fn deleted_files_stay_deleted_after_a_cache_hit_and_in_a_later_stage() -> Result
         )
     };
     let ctx = env.context("ctx", &[("Dockerfile", &df("one"))])?;
-    env.build(&ctx, &["-t", "del"], &[]).ok()?;
-    let r = env.build(&ctx, &["-t", "del"], &[]).ok()?;
+    env.build(&ctx, &["-t", "del"]).ok()?;
+    let r = env.build(&ctx, &["-t", "del"]).ok()?;
     ensure!(r.cached() == 3, "a rebuild is all cached:\n{}", r.stderr);
     // A change in the later stage only: its RUN runs on the cached layers.
     fs::write(ctx.join("Dockerfile"), df("two"))?;
-    let r = env.build(&ctx, &["-t", "del"], &[]).ok()?;
+    let r = env.build(&ctx, &["-t", "del"]).ok()?;
     ensure!(
         r.cached() == 2,
         "the base stage stays cached:\n{}",
@@ -541,7 +248,7 @@ fn network_checks(env: &Env, runtime: &[&str]) -> Result<()> {
     // the step runs: the step must see the host's list as it was before or
     // after.
     let host_before = host_interfaces()?;
-    env.build(&ctx, &args, &[]).ok()?;
+    env.build(&ctx, &args).ok()?;
     let host_after = host_interfaces()?;
     let root = env.unpack("net", "un-net")?;
     let none = fs::read_to_string(root.join("none.txt"))?;
@@ -566,7 +273,7 @@ fn network_checks(env: &Env, runtime: &[&str]) -> Result<()> {
     // `hoist build --network none` changes the default, and the key.
     let mut args = vec!["-t", "net2", "--network", "none"];
     args.extend_from_slice(runtime);
-    let r = env.build(&ctx, &args, &[]).ok()?;
+    let r = env.build(&ctx, &args).ok()?;
     ensure!(
         r.cached() == 1,
         "only the --network=none step is cached:\n{}",
@@ -581,14 +288,14 @@ fn network_checks(env: &Env, runtime: &[&str]) -> Result<()> {
 #[test]
 fn network_none_has_only_loopback_up_and_host_sees_the_host() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     network_checks(&env, &[])
 }
 
 #[test]
 fn user_workdir_env_args_and_heredocs_reach_the_process() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let df = "FROM busybox\n\
         ARG GREETING=hi\n\
         ENV WHO=world\n\
@@ -608,7 +315,7 @@ fn user_workdir_env_args_and_heredocs_reach_the_process() -> Result<()> {
         A\n\
         RUN [\"/bin/sh\", \"-c\", \"echo exec > /exec\"]\n";
     let ctx = env.context("ctx", &[("Dockerfile", df)])?;
-    env.build(&ctx, &["-t", "u", "--build-arg", "GREETING=hello"], &[])
+    env.build(&ctx, &["-t", "u", "--build-arg", "GREETING=hello"])
         .ok()?;
     let root = env.unpack("u", "un")?;
     let w = root.join("home/keel/w");
@@ -655,7 +362,7 @@ fn user_workdir_env_args_and_heredocs_reach_the_process() -> Result<()> {
 #[test]
 fn a_failing_run_reports_and_a_fixed_rebuild_resumes_from_the_cache() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let ctx = env.context(
         "ctx",
         &[
@@ -667,7 +374,7 @@ fn a_failing_run_reports_and_a_fixed_rebuild_resumes_from_the_cache() -> Result<
             ),
         ],
     )?;
-    let r = env.build(&ctx, &["-t", "f"], &[]);
+    let r = env.build(&ctx, &["-t", "f"]);
     ensure!(r.code != 0, "the build fails");
     ensure!(
         r.stderr.contains(
@@ -688,16 +395,14 @@ fn a_failing_run_reports_and_a_fixed_rebuild_resumes_from_the_cache() -> Result<
         "the last 10 lines:\n{block}"
     );
     ensure!(env.mounts().is_empty(), "left mounted: {:?}", env.mounts());
-    ensure!(env
-        .containers(&hoist_bin().with_file_name("keel"))?
-        .is_empty());
+    ensure!(env.runtime_containers(&keel_bin())?.is_empty());
     env.tmp_is_empty()?;
     env.fsck_clean()?;
     fs::write(
         ctx.join("Dockerfile"),
         "FROM busybox\nCOPY app.txt /app.txt\nRUN echo prepared > /prep\nRUN echo fixed > /fixed\n",
     )?;
-    let r = env.build(&ctx, &["-t", "f"], &[]).ok()?;
+    let r = env.build(&ctx, &["-t", "f"]).ok()?;
     ensure!(
         r.cached() == 2,
         "COPY and the first RUN are cached:\n{}",
@@ -722,7 +427,7 @@ fn sigint_checks(env: &Env, runtime: &Path, flags: &[&str]) -> Result<()> {
     args.extend_from_slice(flags);
     args.push(ctx.to_str().context("path")?);
     let mut child = env
-        .command(&args, &[])
+        .command(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -755,7 +460,10 @@ fn sigint_checks(env: &Env, runtime: &Path, flags: &[&str]) -> Result<()> {
         !env.mounts().is_empty(),
         "the step's root is mounted while it runs"
     );
-    ensure!(env.containers(runtime)?.len() == 1, "the container runs");
+    ensure!(
+        env.runtime_containers(runtime)?.len() == 1,
+        "the container runs"
+    );
     let t = Instant::now();
     nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGINT)?;
     let status = child.wait()?;
@@ -770,9 +478,9 @@ fn sigint_checks(env: &Env, runtime: &Path, flags: &[&str]) -> Result<()> {
     ensure!(err.contains("interrupted"), "says so:\n{err}");
     ensure!(env.mounts().is_empty(), "left mounted: {:?}", env.mounts());
     ensure!(
-        env.containers(runtime)?.is_empty(),
+        env.runtime_containers(runtime)?.is_empty(),
         "container left: {:?}",
-        env.containers(runtime)?
+        env.runtime_containers(runtime)?
     );
     env.tmp_is_empty()?;
     env.fsck_clean()?;
@@ -781,7 +489,7 @@ fn sigint_checks(env: &Env, runtime: &Path, flags: &[&str]) -> Result<()> {
         ctx.join("Dockerfile"),
         "FROM busybox\nRUN echo step-one > /one\nRUN true\n",
     )?;
-    let r = env.build(&ctx, flags, &[]).ok()?;
+    let r = env.build(&ctx, flags).ok()?;
     ensure!(r.cached() == 1, "the first RUN is cached:\n{}", r.stderr);
     Ok(())
 }
@@ -789,8 +497,8 @@ fn sigint_checks(env: &Env, runtime: &Path, flags: &[&str]) -> Result<()> {
 #[test]
 fn sigint_during_run_leaves_no_mount_no_container_and_a_clean_store() -> Result<()> {
     require!();
-    let env = Env::new()?;
-    sigint_checks(&env, &hoist_bin().with_file_name("keel"), &[])
+    let env = Env::for_run_steps(UNSET)?;
+    sigint_checks(&env, &keel_bin(), &[])
 }
 
 #[test]
@@ -800,12 +508,12 @@ fn runc_as_the_runtime() -> Result<()> {
         eprintln!("\n!!!!!!!! SKIPPED runc_as_the_runtime: runc is not installed !!!!!!!!\n");
         return Ok(());
     };
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let rt = runc.to_str().context("path")?;
     let ctx = env.context("ctx", &[("Dockerfile", WHITEOUTS)])?;
-    env.build(&ctx, &["-t", "wh", "--runtime", rt], &[]).ok()?;
+    env.build(&ctx, &["-t", "wh", "--runtime", rt]).ok()?;
     check_whiteout_layers(&env, "wh")?;
-    ensure!(env.containers(&runc)?.is_empty());
+    ensure!(env.runtime_containers(&runc)?.is_empty());
     network_checks(&env, &["--runtime", rt])?;
     sigint_checks(&env, &runc, &["--runtime", rt])
 }
@@ -813,13 +521,13 @@ fn runc_as_the_runtime() -> Result<()> {
 #[test]
 fn independent_stages_build_with_jobs_bounded() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let df = "FROM busybox AS a\nRUN echo a > /a\n\
               FROM busybox AS b\nRUN echo b > /b\n\
               FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n";
     let ctx = env.context("ctx", &[("Dockerfile", df)])?;
     for jobs in ["1", "4"] {
-        env.build(&ctx, &["-t", "j", "--jobs", jobs, "--no-cache"], &[])
+        env.build(&ctx, &["-t", "j", "--jobs", jobs, "--no-cache"])
             .ok()?;
         let root = env.unpack("j", &format!("un-{jobs}"))?;
         ensure!(fs::read_to_string(root.join("a"))? == "a\n");
@@ -831,14 +539,16 @@ fn independent_stages_build_with_jobs_bounded() -> Result<()> {
 #[test]
 fn run_layers_are_reproducible_under_source_date_epoch() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let df =
         "FROM busybox\nRUN mkdir -p /x/y && echo a > /x/y/a && ln /x/y/a /x/b && rm /bin/cat\n";
     let ctx = env.context("ctx", &[("Dockerfile", df)])?;
     let sde = [("SOURCE_DATE_EPOCH", "1700000000")];
-    let one = env.build(&ctx, &["-t", "r1"], &sde).ok()?.stdout;
+    let one = env.build_env(&ctx, &["-t", "r1"], &sde).ok()?.stdout;
     std::thread::sleep(Duration::from_millis(1100));
-    let two = env.build(&ctx, &["-t", "r2", "--no-cache"], &sde).ok()?;
+    let two = env
+        .build_env(&ctx, &["-t", "r2", "--no-cache"], &sde)
+        .ok()?;
     ensure!(two.cached() == 0, "the second build ran:\n{}", two.stderr);
     ensure!(
         one.trim() == two.stdout.trim(),

@@ -8,6 +8,8 @@
 //! test cleans up its mounts and containers even when it fails (the `Env`
 //! guard); the fake ssh agent is a thread of the test, stopped by a flag.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
@@ -18,219 +20,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context as _, Result};
-use serde_json::Value;
+use anyhow::{ensure, Context as _, Result};
 
-fn hoist_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_hoist"))
-}
+use common::{keel_bin, require, Env};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf()
-}
-
-/// keel and keel-shim next to hoist, root, busybox: or the reason why not.
-fn missing_prerequisite() -> Option<String> {
-    let dir = hoist_bin().parent().map(Path::to_path_buf)?;
-    for b in ["keel", "keel-shim"] {
-        if !dir.join(b).is_file() {
-            return Some(format!(
-                "{b} is not built in {} (cargo build -p keel-runtime -p keel-shim)",
-                dir.display()
-            ));
-        }
-    }
-    if !nix::unistd::geteuid().is_root() {
-        return Some("RUN tests need root".into());
-    }
-    if !Path::new("/bin/busybox").is_file() {
-        return Some("busybox-static is not installed (apt-get install busybox-static)".into());
-    }
-    None
-}
-
-macro_rules! require {
-    () => {
-        if let Some(why) = missing_prerequisite() {
-            eprintln!("\n!!!!!!!! SKIPPED {}: {why} !!!!!!!!\n", module_path!());
-            return Ok(());
-        }
-    };
-}
-
-/// One base image at a time: mkrootfs builds its template once.
-static MKIMAGE: Mutex<()> = Mutex::new(());
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(self) -> Result<Run> {
-        if self.code != 0 {
-            bail!(
-                "hoist failed ({}):\n{}\n{}",
-                self.code,
-                self.stdout,
-                self.stderr
-            );
-        }
-        Ok(self)
-    }
-    fn failed(self) -> Result<Run> {
-        if self.code == 0 {
-            bail!(
-                "hoist should have failed:\n{}\n{}",
-                self.stdout,
-                self.stderr
-            );
-        }
-        Ok(self)
-    }
-    /// Whether the step whose progress line contains `needle` was CACHED.
-    fn step_cached(&self, needle: &str) -> Result<bool> {
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        let i = lines
-            .iter()
-            .position(|l| l.contains(needle) && l.contains("RUN"))
-            .with_context(|| format!("no step {needle:?} in:\n{}", self.stderr))?;
-        Ok(lines.get(i + 1).is_some_and(|l| l.ends_with(" CACHED")))
-    }
-}
-
-/// A private store with a busybox base, and the guard that cleans up.
-struct Env {
-    dir: tempfile::TempDir,
-}
+/// What hoist runs without (`--ssh default` takes $SSH_AUTH_SOCK only
+/// where a test sets it).
+const UNSET: &[&str] = &["SOURCE_DATE_EPOCH", "HOIST_SNAPSHOTTER", "SSH_AUTH_SOCK"];
 
 impl Env {
-    fn new() -> Result<Env> {
-        let dir = tempfile::tempdir()?;
-        let tar = dir.path().join("busybox.tar");
-        {
-            let _g = MKIMAGE.lock().unwrap_or_else(|e| e.into_inner());
-            let o = Command::new(repo().join("hack/engines/mkimage.sh"))
-                .arg(&tar)
-                .args(["busybox:latest", "sh"])
-                .output()?;
-            ensure!(
-                o.status.success(),
-                "mkimage.sh failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-        }
-        let env = Env { dir };
-        env.hoist(&["load", "-i", tar.to_str().context("path")?], &[])
-            .ok()?;
-        Ok(env)
-    }
-    fn store(&self) -> PathBuf {
-        self.dir.path().join("store")
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn hoist(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut c = Command::new(hoist_bin());
-        c.arg("--root").arg(self.store()).args(args);
-        c.env_remove("SOURCE_DATE_EPOCH")
-            .env_remove("HOIST_SNAPSHOTTER")
-            .env_remove("SSH_AUTH_SOCK");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let o = c.output().expect("run hoist");
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-    /// A context directory `name` with these files.
-    fn context(&self, name: &str, files: &[(&str, &str)]) -> Result<PathBuf> {
-        let dir = self.path(name);
-        fs::create_dir_all(&dir)?;
-        for (p, content) in files {
-            let f = dir.join(p);
-            fs::create_dir_all(f.parent().context("parent")?)?;
-            fs::write(&f, content)?;
-        }
-        Ok(dir)
-    }
-    fn build(&self, ctx: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut args = vec!["build", "--progress", "plain"];
-        args.extend_from_slice(extra);
-        args.push(ctx.to_str().expect("utf-8 path"));
-        self.hoist(&args, env)
-    }
-    fn blob(&self, digest: &str) -> PathBuf {
-        self.store()
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
-    }
     /// The entry names of every layer of the image but the base.
     fn layer_paths(&self, image: &str) -> Result<BTreeSet<String>> {
-        let r = self.hoist(&["inspect", image], &[]).ok()?;
-        let v: Value = serde_json::from_str(&r.stdout)?;
-        let mdig = v[0]["Manifest"]["digest"]
-            .as_str()
-            .context("manifest digest")?;
-        let manifest: Value = serde_json::from_slice(&fs::read(self.blob(mdig))?)?;
-        let mut out = BTreeSet::new();
-        for l in manifest["layers"]
-            .as_array()
-            .context("layers")?
-            .iter()
+        Ok(self
+            .layers(image)?
+            .into_iter()
             .skip(1)
-        {
-            let d = l["digest"].as_str().context("layer digest")?;
-            let r = hoist::layer::decompress(fs::File::open(self.blob(d))?)?;
-            for e in tar::Archive::new(r).entries()? {
-                out.insert(String::from_utf8_lossy(&e?.path_bytes()).into_owned());
-            }
-        }
-        Ok(out)
-    }
-    /// `hoist unpack` into a new dir; its rootfs.
-    fn unpack(&self, image: &str, name: &str) -> Result<PathBuf> {
-        let dir = self.path(name);
-        self.hoist(&["unpack", image, dir.to_str().context("path")?], &[])
-            .ok()?;
-        Ok(dir.join("rootfs"))
-    }
-    fn mounts(&self) -> Vec<String> {
-        let root = self.dir.path().to_string_lossy().into_owned();
-        fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(str::to_owned))
-            .filter(|m| m.starts_with(&root))
-            .collect()
-    }
-    fn containers(&self) -> Vec<String> {
-        let keel = hoist_bin().with_file_name("keel");
-        let root = self.store().join("runtime/keel");
-        if !root.exists() {
-            return Vec::new();
-        }
-        Command::new(keel)
-            .arg("--root")
-            .arg(&root)
-            .args(["list", "-q"])
-            .output()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
+            .flat_map(|l| l.into_keys())
+            .collect())
     }
     /// Nothing mounted, no container, no scratch left; fsck clean.
     fn clean(&self) -> Result<()> {
@@ -239,45 +45,15 @@ impl Env {
             "left mounted: {:?}",
             self.mounts()
         );
-        ensure!(
-            self.containers().is_empty(),
-            "containers left: {:?}",
-            self.containers()
-        );
-        let tmp = self.store().join("tmp");
-        let left: Vec<_> = fs::read_dir(&tmp)?.flatten().map(|e| e.path()).collect();
-        ensure!(left.is_empty(), "left in the store's tmp: {left:?}");
-        let r = self.hoist(&["fsck"], &[]);
-        ensure!(
-            r.code == 0 && !r.stdout.contains("problem"),
-            "fsck not clean:\n{}\n{}",
-            r.stdout,
-            r.stderr
-        );
-        Ok(())
+        let containers = self.runtime_containers(&keel_bin())?;
+        ensure!(containers.is_empty(), "containers left: {containers:?}");
+        self.tmp_is_empty()?;
+        self.fsck_clean()
     }
     fn cache_dir(&self, id: &str) -> PathBuf {
         self.store()
             .join("cache-mounts")
             .join(hoist::digest::Digest::of(id.as_bytes()).hex())
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let keel = hoist_bin().with_file_name("keel");
-        for id in self.containers() {
-            let _ = Command::new(&keel)
-                .arg("--root")
-                .arg(self.store().join("runtime/keel"))
-                .args(["delete", "--force", &id])
-                .status();
-        }
-        let mut m = self.mounts();
-        m.sort_by_key(|p| std::cmp::Reverse(p.len()));
-        for p in m {
-            let _ = nix::mount::umount2(Path::new(&p), nix::mount::MntFlags::MNT_DETACH);
-        }
     }
 }
 
@@ -293,9 +69,9 @@ RUN --mount=type=cache,id=owned,target=/o,uid=1000,gid=1000,mode=0700 stat -c '%
 #[test]
 fn cache_mount_persists_across_builds_and_stays_out_of_layers_and_keys() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let ctx = env.context("ctx", &[("Dockerfile", CACHE)])?;
-    env.build(&ctx, &["-t", "c"], &[]).ok()?;
+    env.build(&ctx, &["-t", "c"]).ok()?;
     let root = env.unpack("c", "un1")?;
     ensure!(read(&root, "count")? == "1\n");
     ensure!(read(&root, "owned")? == "1000 1000 700\n");
@@ -313,28 +89,28 @@ fn cache_mount_persists_across_builds_and_stays_out_of_layers_and_keys() -> Resu
         "cache dir at {}",
         n.display()
     );
-    env.build(&ctx, &["-t", "c", "--no-cache"], &[]).ok()?;
+    env.build(&ctx, &["-t", "c", "--no-cache"]).ok()?;
     ensure!(read(&env.unpack("c", "un2")?, "count")? == "2\n");
 
     // The cache's contents are not in the key: a changed cache still hits.
     fs::write(&n, "41\n")?;
-    let r = env.build(&ctx, &["-t", "c"], &[]).ok()?;
+    let r = env.build(&ctx, &["-t", "c"]).ok()?;
     ensure!(
         r.step_cached("target=/c ")?,
         "changed cache contents missed:\n{}",
         r.stderr
     );
-    env.build(&ctx, &["-t", "c", "--no-cache"], &[]).ok()?;
+    env.build(&ctx, &["-t", "c", "--no-cache"]).ok()?;
     ensure!(read(&env.unpack("c", "un3")?, "count")? == "42\n");
 
     // prune removes cache mounts, as docker builder prune does.
-    let r = env.hoist(&["prune"], &[]).ok()?;
+    let r = env.hoist(&["prune"]).ok()?;
     ensure!(
         !env.cache_dir("/c").exists(),
         "prune left the cache: {}",
         r.stdout
     );
-    env.build(&ctx, &["-t", "c", "--no-cache"], &[]).ok()?;
+    env.build(&ctx, &["-t", "c", "--no-cache"]).ok()?;
     ensure!(read(&env.unpack("c", "un4")?, "count")? == "1\n");
     env.clean()
 }
@@ -342,17 +118,17 @@ fn cache_mount_persists_across_builds_and_stays_out_of_layers_and_keys() -> Resu
 #[test]
 fn cache_mount_seeded_from_a_stage_once() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let df = "FROM busybox AS seed
 RUN mkdir /s && echo seeded > /s/v
 FROM busybox
 RUN --mount=type=cache,id=sd,from=seed,source=/s,target=/c sh -c 'cat /c/v > /got; echo more >> /c/v'
 ";
     let ctx = env.context("ctx", &[("Dockerfile", df)])?;
-    env.build(&ctx, &["-t", "s"], &[]).ok()?;
+    env.build(&ctx, &["-t", "s"]).ok()?;
     ensure!(read(&env.unpack("s", "un1")?, "got")? == "seeded\n");
     // The second run sees the cache, not a new seed.
-    env.build(&ctx, &["-t", "s", "--no-cache"], &[]).ok()?;
+    env.build(&ctx, &["-t", "s", "--no-cache"]).ok()?;
     ensure!(read(&env.unpack("s", "un2")?, "got")? == "seeded\nmore\n");
     let paths = env.layer_paths("s")?;
     ensure!(paths.iter().all(|p| !p.starts_with('c')), "{paths:?}");
@@ -379,12 +155,12 @@ fn sharing_dockerfile(sharing: &str) -> String {
 #[test]
 fn cache_mount_sharing_locked_serializes_shared_overlaps_private_splits() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     for sharing in ["locked", "shared", "private"] {
         let name = format!("ctx-{sharing}");
         let ctx = env.context(&name, &[("Dockerfile", &sharing_dockerfile(sharing))])?;
         let t = std::time::Instant::now();
-        env.build(&ctx, &["-t", sharing, "--jobs", "2"], &[]).ok()?;
+        env.build(&ctx, &["-t", sharing, "--jobs", "2"]).ok()?;
         let secs = t.elapsed().as_secs_f64();
         let root = env.unpack(sharing, &format!("un-{sharing}"))?;
         let logs = format!("{}{}", read(&root, "log-a")?, read(&root, "log-b")?);
@@ -426,7 +202,7 @@ fn cache_mount_sharing_locked_serializes_shared_overlaps_private_splits() -> Res
 #[test]
 fn bind_mounts_from_the_context_and_a_stage() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let df = "FROM busybox AS gen
 RUN mkdir /out && echo from-stage > /out/f
 FROM busybox
@@ -448,7 +224,7 @@ RUN --mount=type=bind,source=sub/b.txt,target=rel.txt cat /w/rel.txt > /rel
         ],
     )?;
     std::os::unix::fs::symlink("/", ctx.join("esc"))?;
-    env.build(&ctx, &["-t", "b"], &[]).ok()?;
+    env.build(&ctx, &["-t", "b"]).ok()?;
     let root = env.unpack("b", "un")?;
     ensure!(read(&root, "ro-a")? == "hello\n");
     ensure!(read(&root, "ro")? == "readonly\n", "ro bind was writable");
@@ -485,7 +261,7 @@ RUN --mount=type=bind,source=sub/b.txt,target=rel.txt cat /w/rel.txt > /rel
         );
     }
     // Without overlayfs (the copy snapshotter; rw binds copy too): the same.
-    env.build(
+    env.build_env(
         &ctx,
         &["-t", "b-copy", "--no-cache"],
         &[("HOIST_SNAPSHOTTER", "copy")],
@@ -505,19 +281,19 @@ RUN --mount=type=bind,source=sub/b.txt,target=rel.txt cat /w/rel.txt > /rel
     fs::write(ctx.join("Dockerfile.key"), df2)?;
     let f = ctx.join("Dockerfile.key");
     let f = f.to_str().context("path")?;
-    env.build(&ctx, &["-f", f, "-t", "k"], &[]).ok()?;
+    env.build(&ctx, &["-f", f, "-t", "k"]).ok()?;
     let b = ctx.join("sub/b.txt");
     let t = fs::File::options().write(true).open(&b)?;
     t.set_modified(std::time::SystemTime::now() + Duration::from_secs(60))?;
     fs::write(ctx.join("a.txt"), "other\n")?;
-    let r = env.build(&ctx, &["-f", f, "-t", "k"], &[]).ok()?;
+    let r = env.build(&ctx, &["-f", f, "-t", "k"]).ok()?;
     ensure!(
         r.step_cached("source=sub/b.txt")?,
         "touch/unbound edit missed:\n{}",
         r.stderr
     );
     fs::write(&b, "bee2\n")?;
-    let r = env.build(&ctx, &["-f", f, "-t", "k"], &[]).ok()?;
+    let r = env.build(&ctx, &["-f", f, "-t", "k"]).ok()?;
     ensure!(
         !r.step_cached("source=sub/b.txt")?,
         "an edited bound file hit the cache"
@@ -529,10 +305,10 @@ RUN --mount=type=bind,source=sub/b.txt,target=rel.txt cat /w/rel.txt > /rel
 #[test]
 fn tmpfs_mount_has_its_size_and_leaves_nothing() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let df = "FROM busybox\nRUN --mount=type=tmpfs,target=/t,size=2m sh -c 'df -k /t | tail -1 > /df; echo x > /t/f; mkdir /t/d'\n";
     let ctx = env.context("ctx", &[("Dockerfile", df)])?;
-    env.build(&ctx, &["-t", "t"], &[]).ok()?;
+    env.build(&ctx, &["-t", "t"]).ok()?;
     let d = read(&env.unpack("t", "un")?, "df")?;
     let cols: Vec<&str> = d.split_whitespace().collect();
     ensure!(
@@ -579,7 +355,7 @@ fn store_free_of(store: &Path, needle: &str) -> Result<()> {
 #[test]
 fn secrets_from_a_file_and_env_never_reach_the_store_or_the_output() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let df = "FROM busybox
 RUN --mount=type=secret,id=tok sh -c 'stat -c \"%a %u %g\" /run/secrets/tok > /tok-stat; sha256sum < /run/secrets/tok > /tok-hash'
 RUN --mount=type=secret,id=envtok,env=TOK sh -c 'printf %s \"$TOK\" | sha256sum > /env-hash; if [ -e /run/secrets/envtok ]; then echo file; else echo nofile; fi > /env-file'
@@ -600,7 +376,7 @@ RUN --mount=type=secret,id=absent sh -c 'if [ -e /run/secrets/absent ]; then ech
         "id=envtok,env=HOIST_TEST_TOKEN",
     ];
     let r = env
-        .build(&ctx, &args, &[("HOIST_TEST_TOKEN", SECRET_ENV_VALUE)])
+        .build_env(&ctx, &args, &[("HOIST_TEST_TOKEN", SECRET_ENV_VALUE)])
         .ok()?;
     let root = env.unpack("sec", "un")?;
     let hash = |v: &str| format!("{}  -\n", hoist::digest::Digest::of(v.as_bytes()).hex());
@@ -643,7 +419,7 @@ RUN --mount=type=secret,id=absent sh -c 'if [ -e /run/secrets/absent ]; then ech
     // Keyed on the id only: another value still hits.
     fs::write(&sfile, "another-value")?;
     let r = env
-        .build(&ctx, &args, &[("HOIST_TEST_TOKEN", "another-env")])
+        .build_env(&ctx, &args, &[("HOIST_TEST_TOKEN", "another-env")])
         .ok()?;
     ensure!(
         r.step_cached("id=tok sh")?,
@@ -654,7 +430,7 @@ RUN --mount=type=secret,id=absent sh -c 'if [ -e /run/secrets/absent ]; then ech
     // required and missing: an error naming the id.
     let df = "FROM busybox\nRUN --mount=type=secret,id=needed-token,required=true true\n";
     let ctx = env.context("ctx-req", &[("Dockerfile", df)])?;
-    let r = env.build(&ctx, &[], &[]).failed()?;
+    let r = env.build(&ctx, &[]).failed()?;
     ensure!(
         r.stderr.contains("\"needed-token\"") && r.stderr.contains("--secret"),
         "{}",
@@ -764,7 +540,7 @@ impl Drop for FakeAgent {
 #[test]
 fn ssh_agent_is_forwarded_and_required_without_ssh_fails() -> Result<()> {
     require!();
-    let env = Env::new()?;
+    let env = Env::for_run_steps(UNSET)?;
     let agent = FakeAgent::start(env.path("agent.sock"))?;
     let ctx = env.context("ctx", &[])?;
     let client = sockcat(&ctx);
@@ -781,7 +557,7 @@ RUN --mount=type=ssh,target=/agent,uid=1000,mode=0660 stat -c '%u %a' /agent > /
     }
     fs::write(ctx.join("Dockerfile"), &df)?;
     let ssh = format!("default={}", agent.path.display());
-    env.build(&ctx, &["-t", "ssh", "--ssh", &ssh], &[]).ok()?;
+    env.build(&ctx, &["-t", "ssh", "--ssh", &ssh]).ok()?;
     let root = env.unpack("ssh", "un")?;
     ensure!(read(&root, "sock")? == "/run/buildkit/ssh_agent.0\n");
     ensure!(read(&root, "perm")? == "1000 660\n");
@@ -800,7 +576,7 @@ RUN --mount=type=ssh,target=/agent,uid=1000,mode=0660 stat -c '%u %a' /agent > /
     }
     // `--ssh default` takes $SSH_AUTH_SOCK.
     let sock = agent.path.to_str().context("path")?;
-    env.build(
+    env.build_env(
         &ctx,
         &["-t", "ssh2", "--no-cache", "--ssh", "default"],
         &[("SSH_AUTH_SOCK", sock)],
@@ -811,11 +587,11 @@ RUN --mount=type=ssh,target=/agent,uid=1000,mode=0660 stat -c '%u %a' /agent > /
     let df =
         "FROM busybox\nRUN --mount=type=ssh sh -c 'echo \"${SSH_AUTH_SOCK:-unset}\" > /sock'\n";
     let ctx2 = env.context("ctx-opt", &[("Dockerfile", df)])?;
-    env.build(&ctx2, &["-t", "opt"], &[]).ok()?;
+    env.build(&ctx2, &["-t", "opt"]).ok()?;
     ensure!(read(&env.unpack("opt", "un-opt")?, "sock")? == "unset\n");
     let df = "FROM busybox\nRUN --mount=type=ssh,id=github,required=true true\n";
     let ctx3 = env.context("ctx-req", &[("Dockerfile", df)])?;
-    let r = env.build(&ctx3, &[], &[]).failed()?;
+    let r = env.build(&ctx3, &[]).failed()?;
     ensure!(
         r.stderr.contains("\"github\"") && r.stderr.contains("--ssh github"),
         "{}",
