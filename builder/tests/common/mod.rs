@@ -101,14 +101,28 @@ pub fn mkimage(out: &Path) -> Result<()> {
 }
 
 /// The busybox base image tar, made once per test binary in the target's
-/// tmp dir (`<binary>-busybox-<pid>.tar`).
+/// tmp dir (`<binary>-busybox-<pid>.tar`). The tars of earlier runs whose
+/// process is gone are removed first (a test binary can't remove its own
+/// at exit: statics are never dropped).
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
         fs::create_dir_all(dir).expect("target tmpdir");
         let binary = env!("CARGO_CRATE_NAME").replace('_', "-");
-        let out = dir.join(format!("{binary}-busybox-{}.tar", std::process::id()));
+        let prefix = format!("{binary}-busybox-");
+        for ent in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix(&prefix)
+                .and_then(|r| r.strip_suffix(".tar"));
+            if let Some(pid) = pid.filter(|p| p.bytes().all(|b| b.is_ascii_digit())) {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = fs::remove_file(ent.path());
+                }
+            }
+        }
+        let out = dir.join(format!("{prefix}{}.tar", std::process::id()));
         mkimage(&out).unwrap_or_else(|e| panic!("{e:#}"));
         out
     })
