@@ -18,7 +18,7 @@ step "format and lint"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "build (the workspace, and the static keel-shim we ship: hack/build.sh)"
+step "build (the workspace, and the static keel and keel-shim we ship: hack/build.sh)"
 dist=$("$here/build.sh")
 "$here/mkrootfs.sh" >/dev/null
 "$here/build-checker.sh" >/dev/null
@@ -29,8 +29,8 @@ cargo test --release --workspace
 step "the shipped keel-shim (static, $dist/keel-shim) passes the shim tests too"
 KEEL_SHIM_BIN="$dist/keel-shim" cargo test --release -p keel-shim --test run
 
-step "OCI conformance suite: keel vs runc side by side"
-"$here/conformance.sh"
+step "OCI conformance suite: the shipped keel ($dist/keel, static) vs runc side by side"
+KEEL_BIN="$dist/keel" "$here/conformance.sh"
 
 step "hoist parser goldens still match BuildKit's parser"
 python3 "$here/parser-diff.py" check
