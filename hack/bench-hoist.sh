@@ -384,21 +384,21 @@ if want_case copy; then
 			"sh -c 'cd $W/big/data && find . -type f -print0 | xargs -0 sha256sum >/dev/null'"
 	fi
 fi
-# run and apt, cold: one unmeasured --no-cache warm-up first (hoist unpacks
+# run_builds LABEL CONTEXT TAG: a RUN case, cold and cached, for every
+# builder. Cold has one unmeasured --no-cache warm-up first (hoist unpacks
 # a base on its first use; buildah and docker did that when loading it).
-if want_case run; then
+run_builds() {
 	for b in hoist buildah docker buildkit; do
 		want "$b" || continue
-		measure "FROM/RUN/COPY/CMD on busybox: cold (--no-cache)" "$b" "$cold_runs" 1 "$(build_cmd "$b" "$W/run" bench-run --no-cache $(net_flag "$b"))"
-		measure "FROM/RUN/COPY/CMD on busybox: no-change rebuild" "$b" "$runs" 1 "$(build_cmd "$b" "$W/run" bench-run $(net_flag "$b"))"
+		measure "$1: cold (--no-cache)" "$b" "$cold_runs" 1 "$(build_cmd "$b" "$2" "$3" --no-cache $(net_flag "$b"))"
+		measure "$1: no-change rebuild" "$b" "$runs" 1 "$(build_cmd "$b" "$2" "$3" $(net_flag "$b"))"
 	done
+}
+if want_case run; then
+	run_builds "FROM/RUN/COPY/CMD on busybox" "$W/run" bench-run
 fi
 if want_case apt; then
-	for b in hoist buildah docker buildkit; do
-		want "$b" || continue
-		measure "debian apt-get install curl: cold (--no-cache)" "$b" "$cold_runs" 1 "$(build_cmd "$b" "$W/apt" bench-apt --no-cache $(net_flag "$b"))"
-		measure "debian apt-get install curl: no-change rebuild" "$b" "$runs" 1 "$(build_cmd "$b" "$W/apt" bench-apt $(net_flag "$b"))"
-	done
+	run_builds "debian apt-get install curl" "$W/apt" bench-apt
 	# The floor: the same RUN command alone, in a bare runc container on a
 	# fresh overlay over the unpacked base (host network, the host's
 	# resolv.conf): no builder, no snapshot, no diff, no layer. No builder

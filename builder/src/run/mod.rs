@@ -204,18 +204,8 @@ pub fn run_step(req: &StepRequest<'_>) -> Result<StepOutcome, RunError> {
     let mode = overlay_usable(scratch);
     let (pre, lowers) = match mode {
         SnapshotMode::Overlay => {
-            let lowers = snapshot_dirs(req.store, req.layers, scratch)?;
-            let work = scratch.join("work");
-            for d in [&upper, &work, &rootfs] {
-                fs::create_dir(d).map_err(io(d, "create an overlay dir"))?;
-            }
-            // The root directory of the mount shows the upper dir's metadata.
-            let top = fs::symlink_metadata(&lowers[0]).map_err(io(&lowers[0], "stat a layer"))?;
-            fs::set_permissions(&upper, fs::Permissions::from_mode(top.mode() & 0o7777))
-                .map_err(io(&upper, "set the root's mode"))?;
-            std::os::unix::fs::lchown(&upper, Some(top.uid()), Some(top.gid()))
-                .map_err(io(&upper, "set the root's owner"))?;
-            root.overlay = Some(OverlayMount::mount(&lowers, &upper, &work, &rootfs)?);
+            let (mount, lowers) = mount_overlay(req.store, req.layers, scratch)?;
+            root.overlay = Some(mount);
             (None, Some(Lowers::new(lowers)))
         }
         SnapshotMode::Copy => {
@@ -356,17 +346,30 @@ pub fn read_view(
 ) -> Result<OverlayMount, RunError> {
     let dir = &std::path::absolute(dir).map_err(io(dir, "resolve"))?;
     fs::create_dir_all(dir).map_err(io(dir, "create a view dir"))?;
+    Ok(mount_overlay(store, layers, dir)?.0)
+}
+
+/// Mounts `layers`' snapshots at `dir/rootfs`, with the upper and work dirs
+/// `dir/upper` and `dir/work` (all three created here; `dir` is absolute).
+/// Returns the mount and the lower dirs, top first.
+fn mount_overlay(
+    store: &Store,
+    layers: &[(Descriptor, Digest)],
+    dir: &Path,
+) -> Result<(OverlayMount, Vec<PathBuf>), RunError> {
     let lowers = snapshot_dirs(store, layers, dir)?;
     let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));
     for d in [&upper, &work, &rootfs] {
         fs::create_dir(d).map_err(io(d, "create an overlay dir"))?;
     }
+    // The root directory of the mount shows the upper dir's metadata.
     let top = fs::symlink_metadata(&lowers[0]).map_err(io(&lowers[0], "stat a layer"))?;
     fs::set_permissions(&upper, fs::Permissions::from_mode(top.mode() & 0o7777))
         .map_err(io(&upper, "set the root's mode"))?;
     std::os::unix::fs::lchown(&upper, Some(top.uid()), Some(top.gid()))
         .map_err(io(&upper, "set the root's owner"))?;
-    Ok(OverlayMount::mount(&lowers, &upper, &work, &rootfs)?)
+    let mount = OverlayMount::mount(&lowers, &upper, &work, &rootfs)?;
+    Ok((mount, lowers))
 }
 
 /// The snapshot dirs of `layers`, top first; a layer repeated in the chain
